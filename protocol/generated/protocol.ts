@@ -1,0 +1,390 @@
+// Generated from the devflow-protocol crate (cargo test -p devflow-protocol with
+// DEVFLOW_BLESS=1). Do not edit.
+
+export type SessionStatus = "CREATED" | "STARTING" | "RUNNING" | "STOPPED" | "ERROR";
+
+export type SessionSource = { "kind": "upload" } | { "kind": "dir", path: string, } | { "kind": "git", url: string, branch?: string, };
+
+export type Layout = { left: LayoutLeft, right: LayoutRight, };
+
+export type LayoutLeft = "user-preview";
+
+export type LayoutRight = "frontswatch-reference";
+
+export type ProposerKind = "builtin" | "bedrock" | "openai";
+
+export type Settings = { 
+/**
+ * System prompt / style guidance given to the proposer for later commands.
+ */
+prompt: string, 
+/**
+ * The proposer for this session; `null` = the daemon's default.
+ */
+proposer: ProposerKind | null, 
+/**
+ * Model id for the proposer; `null` = the proposer's default.
+ */
+model: string | null, 
+/**
+ * Commit every applied patch to a work branch (git sessions and dir sessions in a repo).
+ */
+gitCommits: boolean, };
+
+export type SettingsPatch = { prompt?: string, proposer?: ProposerKind, model?: string, gitCommits?: boolean, };
+
+export type HistoryItem = { commandId: string, 
+/**
+ * The instruction the user gave.
+ */
+prompt: string, 
+/**
+ * What devflow answered: the proposal's reason, or the error summary.
+ */
+response: string, status: CommandStatus, patchId: string | null, 
+/**
+ * Unix seconds.
+ */
+timestamp: number, prUrl: string | null, };
+
+export type Session = { 
+/**
+ * UUID v4.
+ */
+sessionId: string, name: string, 
+/**
+ * Owner of the session; `local` on a single-machine daemon.
+ */
+userId: string, source: SessionSource, status: SessionStatus, 
+/**
+ * The session's own preview origin, through the preview proxy; set while RUNNING.
+ */
+previewUrl: string | null, editorUrl: string | null, referenceId: string | null, 
+/**
+ * The newest history items (at most 20); `session/history` pages through all of them.
+ */
+history: Array<HistoryItem>, initialPrompt: string | null, repositoryUrl: string | null, repositoryOwner: string | null, repositoryName: string | null, branchName: string | null, prNumber: number | null, prUrl: string | null, lastErrorSummary: string | null, 
+/**
+ * Where the session's log can be read (`GET /sessions/{id}/logs`).
+ */
+logsUrl: string, lastAppliedPatchId: string | null, 
+/**
+ * While paused, queued commands wait.
+ */
+paused: boolean, settings: Settings, layout: Layout, 
+/**
+ * Idle time after which the session is stopped and its files removed.
+ */
+ttlMinutes: number, createdAt: number, updatedAt: number, 
+/**
+ * When the TTL sweeper will stop the session if nothing happens before (seed 004 `ttl`).
+ */
+expiresAt: number, 
+/**
+ * In fleet mode, the daemon holding this session's lease.
+ */
+owner: string | null, };
+
+export type CommandStatus = "QUEUED" | "ANALYZING" | "PATCHING" | "READY" | "FAILED";
+
+export type CommandKind = { "kind": "instruction" } | { "kind": "manualPatch", proposal: Proposal, };
+
+export type Target = { selector: string, pageUrl?: string, };
+
+export type TokenUsage = { inputTokens: bigint, outputTokens: bigint, };
+
+export type CommandTimings = { queuedAt: number, startedAt: number | null, finishedAt: number | null, };
+
+export type Command = { commandId: string, sessionId: string, 
+/**
+ * 1..=5000 characters. For a manual patch: its reason, or "manual patch".
+ */
+instruction: string, kind: CommandKind, idempotencyKey: string | null, target: Target | null, status: CommandStatus, 
+/**
+ * Every proposal received, in order (at most two: the first try and the one re-inference).
+ */
+proposals: Array<Proposal>, 
+/**
+ * The applied patch when READY.
+ */
+patchId: string | null, 
+/**
+ * Inference attempts made (0, 1 or 2).
+ */
+attempts: number, 
+/**
+ * Short summary of why the command FAILED.
+ */
+errorSummary: string | null, 
+/**
+ * True when a queued command was cancelled by the user (status FAILED).
+ */
+cancelled: boolean, usage: TokenUsage | null, timings: CommandTimings, };
+
+export type Proposal = { 
+/**
+ * Workspace-relative paths (`/` separators) the diff may touch.
+ */
+files_to_edit: Array<string>, unified_diff: string, reason: string, 
+/**
+ * 0.0..=1.0
+ */
+confidence: number, };
+
+export type HunkResult = { "result": "exact" } | { "result": "offset", lines: number, } | { "result": "fuzzy", kind: string, } | { "result": "failed", reason: string, };
+
+export type HunkReport = { file: string, 
+/**
+ * 1-based index of the hunk within its file.
+ */
+hunk: number, 
+/**
+ * 1-based line in the pre-image where the hunk applied (or was meant to).
+ */
+line: number, } & ({ "result": "exact" } | { "result": "offset", lines: number, } | { "result": "fuzzy", kind: string, } | { "result": "failed", reason: string, });
+
+export type PatchFile = { path: string, preImageHash: string | null, postImageHash: string | null, };
+
+export type PatchState = "APPLIED" | "ROLLED_BACK";
+
+export type Patch = { patchId: string, sessionId: string, commandId: string, 
+/**
+ * The patch that was the last applied one when this one applied.
+ */
+parentPatchId: string | null, files: Array<PatchFile>, hunks: Array<HunkReport>, 
+/**
+ * The diff as applied (normalised), so `git apply` of it reproduces the change.
+ */
+unifiedDiff: string, state: PatchState, 
+/**
+ * Unix milliseconds.
+ */
+appliedAt: number, rolledBackAt: number | null, };
+
+export type ResolvedToken = { 
+/**
+ * Dotted path, e.g. `color.brand.primary`.
+ */
+path: string, 
+/**
+ * DTCG type: color, dimension, fontFamily, fontWeight, duration, shadow, number.
+ */
+type: string, 
+/**
+ * The resolved value as CSS text (`#4f46e5`, `16px`, `150ms`).
+ */
+value: string, description: string | null, 
+/**
+ * The alias it was written as, when it was one.
+ */
+aliasOf: string | null, };
+
+export type ReferenceScreen = { 
+/**
+ * `home` = `/`, `about` = `/about`.
+ */
+name: string, mediaType: string, 
+/**
+ * Where the panel can load it from.
+ */
+url: string, };
+
+export type Reference = { referenceId: string, tokens: Array<ResolvedToken>, screens: Array<ReferenceScreen>, 
+/**
+ * The drift score of the site against these tokens, once computed.
+ */
+driftScore: number | null, };
+
+export type DriftEntry = { file: string, line: number, property: string, value: string, nearestToken: string | null, distance: number, onToken: boolean, };
+
+export type DriftReport = { score: number, entries: Array<DriftEntry>, };
+
+export type Event = { sessionId: string, seq: number, 
+/**
+ * Unix milliseconds.
+ */
+at: number, commandId?: string, } & ({ "type": "SESSION_READY", "data": { previewUrl: string, } } | { "type": "SESSION_STATUS", "data": { status: SessionStatus, reason?: string, } } | { "type": "SESSION_PAUSED", "data": { paused: boolean, } } | { "type": "COMMAND_STATUS", "data": { status: CommandStatus, errorSummary?: string, } } | { "type": "INFERENCE_STARTED", "data": { attempt: number, proposer: string, } } | { "type": "INFERENCE_COMPLETED", "data": { attempt: number, filesToEdit: Array<string>, reason: string, confidence: number, usage?: TokenUsage, } } | { "type": "PATCH_APPLY_STARTED", "data": { attempt: number, files: Array<string>, } } | { "type": "PATCH_APPLY_COMPLETED", "data": { patchId: string, files: Array<string>, hunks: Array<HunkReport>, } } | { "type": "PREVIEW_UPDATED", "data": { patchId?: string, files: Array<string>, cssOnly: boolean, } } | { "type": "PATCH_FAILED", "data": { summary: string, rolledBack: boolean, willRetry: boolean, logsUrl: string, } } | { "type": "ROLLBACK_COMPLETED", "data": { patchId: string, files: Array<string>, } } | { "type": "SETTINGS_UPDATED", "data": { settings: Settings, } } | { "type": "REFERENCE_UPDATED", "data": { referenceId: string, } } | { "type": "LOG", "data": { level: string, message: string, } } | { "type": "PREVIEW_ERROR", "data": { message: string, source?: string, } } | { "type": "DRIFT_REPORT", "data": { report: DriftReport, } });
+
+export type EventBody = { "type": "SESSION_READY", "data": { previewUrl: string, } } | { "type": "SESSION_STATUS", "data": { status: SessionStatus, reason?: string, } } | { "type": "SESSION_PAUSED", "data": { paused: boolean, } } | { "type": "COMMAND_STATUS", "data": { status: CommandStatus, errorSummary?: string, } } | { "type": "INFERENCE_STARTED", "data": { attempt: number, proposer: string, } } | { "type": "INFERENCE_COMPLETED", "data": { attempt: number, filesToEdit: Array<string>, reason: string, confidence: number, usage?: TokenUsage, } } | { "type": "PATCH_APPLY_STARTED", "data": { attempt: number, files: Array<string>, } } | { "type": "PATCH_APPLY_COMPLETED", "data": { patchId: string, files: Array<string>, hunks: Array<HunkReport>, } } | { "type": "PREVIEW_UPDATED", "data": { patchId?: string, files: Array<string>, cssOnly: boolean, } } | { "type": "PATCH_FAILED", "data": { summary: string, rolledBack: boolean, willRetry: boolean, logsUrl: string, } } | { "type": "ROLLBACK_COMPLETED", "data": { patchId: string, files: Array<string>, } } | { "type": "SETTINGS_UPDATED", "data": { settings: Settings, } } | { "type": "REFERENCE_UPDATED", "data": { referenceId: string, } } | { "type": "LOG", "data": { level: string, message: string, } } | { "type": "PREVIEW_ERROR", "data": { message: string, source?: string, } } | { "type": "DRIFT_REPORT", "data": { report: DriftReport, } };
+
+export type ErrorCode = "PARSE_ERROR" | "INVALID_REQUEST" | "METHOD_NOT_FOUND" | "VALIDATION_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "NOT_CONFIGURED" | "INTERNAL";
+
+export type ErrorDetails = { field: string | null, value: JsonValue | null, };
+
+export type ApiError = { error: ErrorCode, 
+/**
+ * What was wrong and what to do, for a person.
+ */
+message: string, details?: ErrorDetails, requestId: string, 
+/**
+ * Unix seconds.
+ */
+timestamp: number, };
+
+export type CreateSessionParams = { name?: string, source?: SessionSource, 
+/**
+ * Idle minutes before the session is stopped and cleaned (default 30, at most 1440).
+ */
+ttlMinutes?: number, 
+/**
+ * Seed 004's initial prompt: queued as the first command once the session exists.
+ */
+initialPrompt?: string, };
+
+export type CreateSessionResult = { 
+/**
+ * Where to `PUT` the site zip (for `upload` sessions; `null` otherwise).
+ */
+uploadUrl: string | null, 
+/**
+ * UUID v4.
+ */
+sessionId: string, name: string, 
+/**
+ * Owner of the session; `local` on a single-machine daemon.
+ */
+userId: string, source: SessionSource, status: SessionStatus, 
+/**
+ * The session's own preview origin, through the preview proxy; set while RUNNING.
+ */
+previewUrl: string | null, editorUrl: string | null, referenceId: string | null, 
+/**
+ * The newest history items (at most 20); `session/history` pages through all of them.
+ */
+history: Array<HistoryItem>, initialPrompt: string | null, repositoryUrl: string | null, repositoryOwner: string | null, repositoryName: string | null, branchName: string | null, prNumber: number | null, prUrl: string | null, lastErrorSummary: string | null, 
+/**
+ * Where the session's log can be read (`GET /sessions/{id}/logs`).
+ */
+logsUrl: string, lastAppliedPatchId: string | null, 
+/**
+ * While paused, queued commands wait.
+ */
+paused: boolean, settings: Settings, layout: Layout, 
+/**
+ * Idle time after which the session is stopped and its files removed.
+ */
+ttlMinutes: number, createdAt: number, updatedAt: number, 
+/**
+ * When the TTL sweeper will stop the session if nothing happens before (seed 004 `ttl`).
+ */
+expiresAt: number, 
+/**
+ * In fleet mode, the daemon holding this session's lease.
+ */
+owner: string | null, };
+
+export type SessionParams = { sessionId: string, };
+
+export type UploadParams = { sessionId: string, zipPath: string, };
+
+export type UploadResult = { files: bigint, bytes: number, };
+
+export type SessionList = { sessions: Array<Session>, };
+
+export type SubmitCommandParams = { sessionId: string, 
+/**
+ * 1..=5000 characters.
+ */
+instruction: string, idempotencyKey?: string, target?: Target, };
+
+export type SubmitCommandResult = { commandId: string, status: CommandStatus, };
+
+export type CommandParams = { sessionId: string, commandId: string, };
+
+export type HistoryParams = { sessionId: string, 
+/**
+ * 1..=100, default 20.
+ */
+limit?: number, 
+/**
+ * Opaque; from the previous page's `nextCursor`.
+ */
+cursor?: string, };
+
+export type HistoryPage = { items: Array<HistoryItem>, nextCursor: string | null, };
+
+export type SubscribeParams = { sessionId: string, afterSeq?: number, };
+
+export type SubscribeResult = { sessionId: string, 
+/**
+ * The newest seq at the moment of subscribing; events up to it are replayed first.
+ */
+lastSeq: number, };
+
+export type LogsParams = { sessionId: string, 
+/**
+ * Only the last N lines.
+ */
+tail?: number, };
+
+export type LogsResult = { text: string, };
+
+export type PatchParams = { sessionId: string, patchId: string, };
+
+export type ApplyPatchParams = { sessionId: string, unified_diff: string, 
+/**
+ * Defaults to every file the diff names.
+ */
+files_to_edit?: Array<string>, reason?: string, idempotencyKey?: string, };
+
+export type RollbackParams = { sessionId: string, 
+/**
+ * Default: the last applied patch. Rolling back an earlier patch also rolls back every
+ * patch applied after it, newest first.
+ */
+patchId?: string, };
+
+export type RollbackResult = { 
+/**
+ * Patches rolled back, newest first.
+ */
+rolledBack: Array<string>, files: Array<string>, 
+/**
+ * The last applied patch after the rollback.
+ */
+lastAppliedPatchId: string | null, };
+
+export type UpdateSettingsParams = { sessionId: string, prompt?: string, proposer?: ProposerKind, model?: string, gitCommits?: boolean, };
+
+export type SetReferenceParams = { sessionId: string, tokens?: JsonValue, path?: string, };
+
+export type PublishParams = { sessionId: string, title?: string, draft?: boolean, };
+
+export type PublishResult = { prNumber: number, prUrl: string, branch: string, };
+
+export type EditorUrl = { editorUrl: string, 
+/**
+ * Unix seconds.
+ */
+expiresAt: number, };
+
+export type DeleteResult = { sessionId: string, message: string, };
+
+export const METHODS = [
+  "session/create",
+  "session/upload",
+  "session/start",
+  "session/get",
+  "session/list",
+  "session/history",
+  "session/subscribe",
+  "session/unsubscribe",
+  "session/logs",
+  "session/rollback",
+  "session/pause",
+  "session/resume",
+  "session/getSettings",
+  "session/updateSettings",
+  "session/stop",
+  "session/delete",
+  "session/publish",
+  "session/editorUrl",
+  "command/submit",
+  "command/get",
+  "command/cancel",
+  "patch/get",
+  "patch/apply",
+  "reference/set",
+  "reference/get",
+] as const;
+export type Method = (typeof METHODS)[number];
