@@ -1,1 +1,591 @@
+//! [`SqliteStore`]: the embedded store, one SQLite file in the state dir (schema in
+//! [`migrations`]). Every row keeps the full wire struct as JSON beside the columns it is looked
+//! up by. One connection behind a mutex serialises all calls of this process; writes that read
+//! before they write (event seq, idempotency key) also run in `BEGIN IMMEDIATE`, so they stay
+//! atomic against another process that opens the same file.
 
+mod cursor;
+mod migrations;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use devflow_protocol::{Command, Event, Patch, Session};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::{
+    CommandPage, Inserted, JournalFile, JournalState, NewEvent, PatchRecord, Store, StoreError,
+};
+
+/// How long a call waits for another process's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The embedded [`Store`]: one SQLite file, WAL journal.
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        StoreError::Database(error.to_string())
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its parent directories if needed) the database at `path` and
+    /// brings its schema up to date.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Database(format!(
+                    "cannot create the directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        let location = path.display().to_string();
+        let conn = Connection::open(path)
+            .map_err(|e| StoreError::Database(format!("cannot open {location}: {e}")))?;
+        // Before anything else, so that even switching to WAL waits for another process.
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Database(format!(
+                "{location} cannot use SQLite's write-ahead log (journal mode stayed {mode}); \
+                 put the state dir on a local file system"
+            )));
+        }
+        Self::configure(conn, &location)
+    }
+
+    /// A private database that lives as long as the store; for tests.
+    pub fn open_in_memory() -> Result<SqliteStore, StoreError> {
+        Self::configure(Connection::open_in_memory()?, ":memory:")
+    }
+
+    fn configure(mut conn: Connection, location: &str) -> Result<SqliteStore, StoreError> {
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // What we promise is that an acknowledged write survives a killed daemon (kill -9,
+        // panic, OOM kill). In WAL mode, NORMAL does exactly that: a commit is in the WAL file
+        // (the OS page cache) before the call returns, and the next open replays it. It gives
+        // up only the last few commits on power loss or an OS crash, and never the database's
+        // integrity. FULL would add an fsync to every event append, on every pipeline step.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // patch_files rows go with their patch by ON DELETE CASCADE.
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrations::apply(&mut conn, migrations::MIGRATIONS, location)?;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `work` with the connection on tokio's blocking pool. Most calls take well under a
+    /// millisecond, but a WAL checkpoint fsyncs the database file and a patch journal may carry
+    /// megabytes of file contents; run on the caller's worker thread, either would stall every
+    /// other task there (event fan-out, the preview proxy). The hop costs microseconds.
+    async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().map_err(|_| {
+                StoreError::Database(
+                    "an earlier store call panicked while holding the database connection; \
+                     restart the daemon"
+                        .into(),
+                )
+            })?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("the store call did not finish: {e}")))?
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn put_session(&self, session: &Session) -> Result<(), StoreError> {
+        let json = to_json(session, "session", &session.session_id)?;
+        let (session_id, created_at) = (session.session_id.clone(), session.created_at);
+        self.run(move |conn| {
+            // An upsert, not INSERT OR REPLACE, which would delete the row and give it a new
+            // rowid, the tie-breaker of the listing order.
+            conn.execute(
+                "INSERT INTO sessions (session_id, created_at, json) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (session_id)
+                 DO UPDATE SET created_at = excluded.created_at, json = excluded.json",
+                params![session_id, created_at, json],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_session(&self, session_id: &str) -> Result<Option<Session>, StoreError> {
+        let session_id = session_id.to_owned();
+        self.run(move |conn| {
+            conn.query_row(
+                "SELECT json FROM sessions WHERE session_id = ?1",
+                [&session_id],
+                |row| row.get::<_, String>(0),
+            )
+            .optional()?
+            .map(|json| from_json(&json, "session", &session_id))
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_sessions(&self) -> Result<Vec<Session>, StoreError> {
+        self.run(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT session_id, json FROM sessions ORDER BY created_at, rowid",
+            )?;
+            let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.map(|row| {
+                let (session_id, json): (String, String) = row?;
+                from_json(&json, "session", &session_id)
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn delete_session(&self, session_id: &str) -> Result<(), StoreError> {
+        let session_id = session_id.to_owned();
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for sql in [
+                "DELETE FROM patches WHERE session_id = ?1",
+                "DELETE FROM events WHERE session_id = ?1",
+                "DELETE FROM commands WHERE session_id = ?1",
+                "DELETE FROM sessions WHERE session_id = ?1",
+            ] {
+                tx.execute(sql, [&session_id])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn insert_command(&self, command: &Command) -> Result<Inserted, StoreError> {
+        let json = to_json(command, "command", &command.command_id)?;
+        let command = command.clone();
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if let Some(key) = &command.idempotency_key {
+                let earlier: Option<(String, String)> = tx
+                    .query_row(
+                        "SELECT command_id, json FROM commands
+                         WHERE session_id = ?1 AND idempotency_key = ?2",
+                        params![command.session_id, key],
+                        |row| Ok((row.get(0)?, row.get(1)?)),
+                    )
+                    .optional()?;
+                if let Some((command_id, json)) = earlier {
+                    return Ok(Inserted::Existing(from_json(
+                        &json,
+                        "command",
+                        &command_id,
+                    )?));
+                }
+            }
+            tx.execute(
+                "INSERT INTO commands (session_id, command_id, status, idempotency_key, json)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    command.session_id,
+                    command.command_id,
+                    command.status.as_str(),
+                    command.idempotency_key,
+                    json
+                ],
+            )?;
+            tx.commit()?;
+            Ok(Inserted::New(command))
+        })
+        .await
+    }
+
+    async fn update_command(&self, command: &Command) -> Result<(), StoreError> {
+        let json = to_json(command, "command", &command.command_id)?;
+        let (session_id, command_id) = (command.session_id.clone(), command.command_id.clone());
+        let (status, key) = (command.status.as_str(), command.idempotency_key.clone());
+        self.run(move |conn| {
+            let changed = conn.execute(
+                "UPDATE commands SET status = ?3, idempotency_key = ?4, json = ?5
+                 WHERE session_id = ?1 AND command_id = ?2",
+                params![session_id, command_id, status, key, json],
+            )?;
+            // Succeeding silently would lose the update (e.g. a READY status) without a trace.
+            if changed == 0 {
+                return Err(StoreError::Database(format!(
+                    "cannot update command {command_id} of session {session_id}: it is not stored \
+                     (insert it first, or the session was deleted)"
+                )));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_command(
+        &self,
+        session_id: &str,
+        command_id: &str,
+    ) -> Result<Option<Command>, StoreError> {
+        let (session_id, command_id) = (session_id.to_owned(), command_id.to_owned());
+        self.run(move |conn| {
+            conn.query_row(
+                "SELECT json FROM commands WHERE session_id = ?1 AND command_id = ?2",
+                [&session_id, &command_id],
+                |row| row.get::<_, String>(0),
+            )
+            .optional()?
+            .map(|json| from_json(&json, "command", &command_id))
+            .transpose()
+        })
+        .await
+    }
+
+    async fn unfinished_commands(&self) -> Result<Vec<Command>, StoreError> {
+        self.run(|conn| {
+            // The status list matches the partial index commands_unfinished word for word, so
+            // SQLite can use it.
+            let mut stmt = conn.prepare_cached(
+                "SELECT command_id, json FROM commands
+                 WHERE status IN ('QUEUED', 'ANALYZING', 'PATCHING') ORDER BY id",
+            )?;
+            let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.map(|row| {
+                let (command_id, json): (String, String) = row?;
+                from_json(&json, "command", &command_id)
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn command_page(
+        &self,
+        session_id: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<CommandPage, StoreError> {
+        let before = match cursor {
+            Some(cursor) => cursor::decode(session_id, cursor)?,
+            None => i64::MAX,
+        };
+        let session_id = session_id.to_owned();
+        self.run(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, command_id, json FROM commands
+                 WHERE session_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+            )?;
+            // One row more than asked tells whether another page follows, so the last page
+            // never carries a cursor to an empty page.
+            let rows = stmt
+                .query_map(params![session_id, before, i64::from(limit) + 1], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                })?;
+            let mut last_id = before;
+            let mut commands = Vec::new();
+            let mut more = false;
+            for row in rows {
+                let (id, command_id, json): (i64, String, String) = row?;
+                if commands.len() == limit as usize {
+                    more = true;
+                    break;
+                }
+                commands.push(from_json(&json, "command", &command_id)?);
+                last_id = id;
+            }
+            Ok(CommandPage {
+                commands,
+                next_cursor: more.then(|| cursor::encode(&session_id, last_id)),
+            })
+        })
+        .await
+    }
+
+    async fn append_event(&self, event: NewEvent) -> Result<Event, StoreError> {
+        self.run(move |conn| {
+            // IMMEDIATE takes the write lock before the read, so no other writer (another task
+            // of ours is already excluded by the mutex; another process is not) can take the
+            // same seq between the MAX and the INSERT.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let last: i64 = tx.query_row(
+                "SELECT COALESCE(MAX(seq), 0) FROM events WHERE session_id = ?1",
+                [&event.session_id],
+                |row| row.get(0),
+            )?;
+            let seq = last
+                .checked_add(1)
+                .and_then(|seq| u64::try_from(seq).ok())
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "session {} has an event with seq {last}",
+                        event.session_id
+                    ))
+                })?;
+            let stored = Event {
+                session_id: event.session_id,
+                seq,
+                at: event.at,
+                command_id: event.command_id,
+                body: event.body,
+            };
+            let json = to_json(&stored, "event of session", &stored.session_id)?;
+            tx.execute(
+                "INSERT INTO events (session_id, seq, command_id, type, at, json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    stored.session_id,
+                    last + 1,
+                    stored.command_id,
+                    stored.body.type_name(),
+                    stored.at,
+                    json
+                ],
+            )?;
+            tx.commit()?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn events_after(
+        &self,
+        session_id: &str,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        // Beyond i64::MAX no seq can exist, so clamping gives the right (empty) answer.
+        let after = i64::try_from(after_seq).unwrap_or(i64::MAX);
+        let session_id = session_id.to_owned();
+        self.run(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT json FROM events WHERE session_id = ?1 AND seq > ?2
+                 ORDER BY seq LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![session_id, after, i64::from(limit)], |row| {
+                row.get::<_, String>(0)
+            })?;
+            rows.map(|json| from_json(&json?, "event of session", &session_id))
+                .collect()
+        })
+        .await
+    }
+
+    async fn last_seq(&self, session_id: &str) -> Result<u64, StoreError> {
+        let session_id = session_id.to_owned();
+        self.run(move |conn| {
+            let last: i64 = conn.query_row(
+                "SELECT COALESCE(MAX(seq), 0) FROM events WHERE session_id = ?1",
+                [&session_id],
+                |row| row.get(0),
+            )?;
+            u64::try_from(last).map_err(|_| {
+                StoreError::Corrupt(format!("session {session_id} has an event with seq {last}"))
+            })
+        })
+        .await
+    }
+
+    async fn put_patch(&self, record: &PatchRecord) -> Result<(), StoreError> {
+        let json = to_json(&record.patch, "patch", &record.patch.patch_id)?;
+        let record = record.clone();
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // An upsert keeps the row id, which is the order patches were first stored in.
+            let id: i64 = tx.query_row(
+                "INSERT INTO patches (session_id, patch_id, journal_state, json)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (session_id, patch_id)
+                 DO UPDATE SET journal_state = excluded.journal_state, json = excluded.json
+                 RETURNING id",
+                params![
+                    record.patch.session_id,
+                    record.patch.patch_id,
+                    journal_state_name(record.journal_state),
+                    json
+                ],
+                |row| row.get(0),
+            )?;
+            tx.execute("DELETE FROM patch_files WHERE patch = ?1", [id])?;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO patch_files (patch, position, path, before, after)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?;
+                for (position, file) in record.files.iter().enumerate() {
+                    let position = i64::try_from(position).unwrap_or(i64::MAX);
+                    insert.execute(params![id, position, file.path, file.before, file.after])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_patch(
+        &self,
+        session_id: &str,
+        patch_id: &str,
+    ) -> Result<Option<PatchRecord>, StoreError> {
+        let (session_id, patch_id) = (session_id.to_owned(), patch_id.to_owned());
+        self.run(move |conn| {
+            // One read transaction so the patch and its files are one snapshot.
+            let tx = conn.transaction()?;
+            let found = read_patches(
+                &tx,
+                "SELECT id, patch_id, journal_state, json FROM patches
+                 WHERE session_id = ?1 AND patch_id = ?2",
+                [&session_id, &patch_id],
+            )?;
+            Ok(found.into_iter().next())
+        })
+        .await
+    }
+
+    async fn list_patches(&self, session_id: &str) -> Result<Vec<PatchRecord>, StoreError> {
+        let session_id = session_id.to_owned();
+        self.run(move |conn| {
+            let tx = conn.transaction()?;
+            read_patches(
+                &tx,
+                "SELECT id, patch_id, journal_state, json FROM patches
+                 WHERE session_id = ?1 ORDER BY id",
+                [&session_id],
+            )
+        })
+        .await
+    }
+
+    async fn interrupted_patches(&self) -> Result<Vec<PatchRecord>, StoreError> {
+        self.run(|conn| {
+            let tx = conn.transaction()?;
+            read_patches(
+                &tx,
+                "SELECT id, patch_id, journal_state, json FROM patches
+                 WHERE journal_state = 'APPLYING' ORDER BY id",
+                [],
+            )
+        })
+        .await
+    }
+}
+
+/// Patches selected by `sql` (columns: id, patch_id, journal_state, json) with their files.
+fn read_patches(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<PatchRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, |row| {
+        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+    })?;
+    let mut files = conn.prepare_cached(
+        "SELECT path, before, after FROM patch_files WHERE patch = ?1 ORDER BY position",
+    )?;
+    let mut records = Vec::new();
+    for row in rows {
+        let (id, patch_id, state, json): (i64, String, String, String) = row?;
+        let patch: Patch = from_json(&json, "patch", &patch_id)?;
+        let journal_state = parse_journal_state(&state).ok_or_else(|| {
+            StoreError::Corrupt(format!("patch {patch_id} has journal state {state:?}"))
+        })?;
+        let files = files
+            .query_map([id], |row| {
+                Ok(JournalFile {
+                    path: row.get(0)?,
+                    before: row.get(1)?,
+                    after: row.get(2)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        records.push(PatchRecord {
+            patch,
+            journal_state,
+            files,
+        });
+    }
+    Ok(records)
+}
+
+fn journal_state_name(state: JournalState) -> &'static str {
+    match state {
+        JournalState::Applying => "APPLYING",
+        JournalState::Applied => "APPLIED",
+        JournalState::RolledBack => "ROLLED_BACK",
+    }
+}
+
+fn parse_journal_state(name: &str) -> Option<JournalState> {
+    Some(match name {
+        "APPLYING" => JournalState::Applying,
+        "APPLIED" => JournalState::Applied,
+        "ROLLED_BACK" => JournalState::RolledBack,
+        _ => return None,
+    })
+}
+
+fn to_json<T: Serialize>(value: &T, what: &str, id: &str) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Database(format!("cannot encode {what} {id}: {e}")))
+}
+
+fn from_json<T: DeserializeOwned>(json: &str, what: &str, id: &str) -> Result<T, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("{what} {id}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn poisoned_connection_is_an_error_not_a_panic() {
+        let store = SqliteStore::open_in_memory().expect("open");
+        let conn = Arc::clone(&store.conn);
+        let poisoner = std::thread::spawn(move || {
+            let _guard = conn.lock();
+            panic!("poisoning the connection mutex on purpose");
+        });
+        assert!(poisoner.join().is_err());
+        let err = store
+            .last_seq("s")
+            .await
+            .expect_err("must report the poisoned mutex");
+        assert!(
+            matches!(&err, StoreError::Database(m) if m.contains("panicked")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn journal_state_names_round_trip() {
+        for state in [
+            JournalState::Applying,
+            JournalState::Applied,
+            JournalState::RolledBack,
+        ] {
+            assert_eq!(parse_journal_state(journal_state_name(state)), Some(state));
+        }
+        assert_eq!(parse_journal_state("applying"), None);
+    }
+}
