@@ -1,1 +1,203 @@
-fn main() {}
+//! `devflow`: the command line. Parses flags and starts one transport over the daemon.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use devflow_daemon::app;
+use devflow_daemon::auth::{self, Origins};
+use devflow_daemon::config::Config;
+use devflow_daemon::transport::http::{self, AppState};
+
+#[derive(Parser)]
+#[command(
+    name = "devflow",
+    version,
+    about = "Improve a web site's design by talking to it"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve REST + SSE and JSON-RPC over WebSocket (`/rpc`) on one loopback port.
+    Serve {
+        #[arg(long, default_value_t = 7878)]
+        port: u16,
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: String,
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Access token; generated and kept in the state dir when absent.
+        #[arg(long, env = "DEVFLOW_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// A site folder to open as a session right away; its preview URL is printed.
+        site: Option<PathBuf>,
+    },
+    /// Speak LSP-style JSON-RPC over stdio (spawned by the editor extension).
+    Lsp {
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("devflow: cannot start: {error}");
+            return std::process::ExitCode::from(3);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("devflow: {error:#}");
+            std::process::ExitCode::from(3)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve {
+            port,
+            bind,
+            state_dir,
+            token,
+            site,
+        } => serve(port, bind, app::state_dir(state_dir), token, site).await,
+        Command::Lsp { state_dir } => {
+            let state_dir = app::state_dir(state_dir);
+            app::init_logging(&state_dir);
+            let daemon = app::open(Config::new(state_dir)).await?;
+            devflow_daemon::transport::lsp::serve_stdio(daemon.service.clone()).await;
+            Ok(())
+        }
+    }
+}
+
+async fn serve(
+    port: u16,
+    bind: String,
+    state_dir: PathBuf,
+    token: Option<String>,
+    site: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    app::init_logging(&state_dir);
+    let listener = tokio::net::TcpListener::bind((bind.as_str(), port))
+        .await
+        .with_context(|| {
+            format!("cannot listen on {bind}:{port} (is another devflow running? try --port)")
+        })?;
+    let port = listener.local_addr()?.port();
+    let host = if bind.contains(':') {
+        format!("[{bind}]")
+    } else {
+        bind.clone()
+    };
+    let base_url = format!("http://{host}:{port}");
+    let mut config = Config::new(state_dir.clone());
+    config.public_base_url = base_url.clone();
+    let token = match token.filter(|t| !t.is_empty()) {
+        Some(token) => token,
+        None => auth::load_or_create_token(&state_dir).context("cannot create the access token")?,
+    };
+    let daemon = app::open(config).await?;
+    let state = AppState {
+        service: daemon.service.clone(),
+        token: Arc::new(token.clone()),
+        origins: Arc::new(Origins::new(&bind, port)),
+    };
+    // The one line scripts and tests read: where the daemon is and how to get in.
+    println!("devflow listening on {base_url}/?token={token}");
+    eprintln!("devflow: state in {}", state_dir.display());
+    if let Some(site) = site {
+        open_site(&daemon.service, &site, &base_url, &token).await?;
+    }
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the HTTP server failed")?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => return interrupt.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+/// Creates and starts a session for a folder given on the command line.
+async fn open_site(
+    service: &devflow_daemon::service::Service,
+    site: &std::path::Path,
+    base_url: &str,
+    token: &str,
+) -> anyhow::Result<()> {
+    use devflow_protocol::{CreateSessionParams, SessionParams, SessionSource, SessionStatus};
+    if !site.is_dir() {
+        anyhow::bail!(
+            "{} is not a folder; zip uploads go through the session's uploadUrl (PUT) once zip ingest is built",
+            site.display()
+        );
+    }
+    let path = site
+        .to_str()
+        .context("the site path is not valid UTF-8")?
+        .to_string();
+    let created = service
+        .create_session(CreateSessionParams {
+            source: Some(SessionSource::Dir { path }),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", site.display()))?;
+    let session_id = created.session.session_id;
+    let params = SessionParams {
+        session_id: session_id.clone(),
+    };
+    service
+        .start_session(params.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot start the preview: {e}"))?;
+    for _ in 0..100 {
+        let session = service
+            .get_session(params.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        match session.status {
+            SessionStatus::Running => {
+                println!("session {session_id}");
+                println!("preview {}", session.preview_url.unwrap_or_default());
+                println!("events  {base_url}/sessions/{session_id}/events?token={token}");
+                return Ok(());
+            }
+            SessionStatus::Error => anyhow::bail!(
+                "the preview did not start: {}",
+                session.last_error_summary.unwrap_or_default()
+            ),
+            _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    anyhow::bail!("the preview did not start within 10 s")
+}

@@ -1,0 +1,432 @@
+//! One command through the pipeline of DESIGN.md: ANALYZING (context, proposer) → PATCHING
+//! (validate, plan, journal, write, verify) → READY; a failed proposal gets ONE re-inference
+//! with the failure in its context; failing again, the workspace is back at its pre-command
+//! state and the command is FAILED with a short summary and the logs URL. Nothing is ever
+//! left half-applied: the journal is stored before any file is written.
+
+use std::path::{Path, PathBuf};
+
+use devflow_protocol::{
+    Command, CommandKind, CommandStatus, EventBody, Patch, PatchState, Proposal, ProposerKind,
+    Session,
+};
+use devflow_store::{JournalState, PatchRecord};
+use tracing::Instrument;
+
+use super::{Result, Service};
+use crate::error::ServiceError;
+use crate::parts::{ProposalRequest, ProposerError};
+
+/// How a failed attempt ended.
+enum AttemptFailure {
+    /// Worth one re-inference (bad diff, hunk that does not match, verification failed).
+    Retryable(String),
+    /// Re-inference would not help (no proposer, storage failure).
+    Final(String),
+}
+
+/// Workspace files listed for the proposer at most.
+const MAX_LISTED_FILES: usize = 2000;
+
+impl Service {
+    pub(super) async fn run_command(&self, session_id: &str, command_id: &str) {
+        let span = tracing::info_span!("command", session_id, command_id);
+        async {
+            if let Err(error) = self.run_command_inner(session_id, command_id).await {
+                tracing::error!(%error, "command aborted by an internal error");
+                if let Ok(command) = self.command(session_id, command_id).await {
+                    if !command.status.is_final() {
+                        let _ = self
+                            .finish_failed(command, format!("internal error: {error}"), false)
+                            .await;
+                    }
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn run_command_inner(&self, session_id: &str, command_id: &str) -> Result<()> {
+        let mut command = self.command(session_id, command_id).await?;
+        if command.status != CommandStatus::Queued {
+            return Ok(()); // cancelled while waiting
+        }
+        command.timings.started_at = Some(crate::now_millis());
+        match command.kind.clone() {
+            CommandKind::ManualPatch { proposal } => {
+                command.proposals.push(proposal.clone());
+                match self.attempt_patch(&mut command, &proposal, 1).await? {
+                    Ok(()) => self.finish_ready(command).await,
+                    Err(AttemptFailure::Retryable(summary) | AttemptFailure::Final(summary)) => {
+                        self.finish_failed(command, summary, true).await
+                    }
+                }
+            }
+            CommandKind::Instruction => self.run_instruction(command).await,
+        }
+    }
+
+    async fn run_instruction(&self, mut command: Command) -> Result<()> {
+        let mut previous_failure: Option<String> = None;
+        for attempt in 1..=2u32 {
+            let proposal = match self
+                .infer(&mut command, attempt, previous_failure.clone())
+                .await?
+            {
+                Ok(proposal) => proposal,
+                Err(summary) => return self.finish_failed(command, summary, false).await,
+            };
+            match self.attempt_patch(&mut command, &proposal, attempt).await? {
+                Ok(()) => return self.finish_ready(command).await,
+                Err(AttemptFailure::Retryable(summary)) if attempt == 1 => {
+                    self.publish(
+                        &command.session_id,
+                        Some(&command.command_id),
+                        EventBody::PatchFailed {
+                            summary: summary.clone(),
+                            rolled_back: true,
+                            will_retry: true,
+                            logs_url: self.logs_url(&command.session_id),
+                        },
+                    )
+                    .await?;
+                    tracing::info!(%summary, "first proposal failed; asking once more");
+                    previous_failure = Some(summary);
+                }
+                Err(AttemptFailure::Retryable(summary) | AttemptFailure::Final(summary)) => {
+                    return self.finish_failed(command, summary, true).await
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// ANALYZING: builds the request and asks the session's proposer. `Err` = a summary of
+    /// why no proposal came (no re-inference helps then).
+    async fn infer(
+        &self,
+        command: &mut Command,
+        attempt: u32,
+        previous_failure: Option<String>,
+    ) -> Result<std::result::Result<Proposal, String>> {
+        self.set_status(command, CommandStatus::Analyzing).await?;
+        let session = self.session(&command.session_id).await?;
+        let (kind, proposer) = self.inner.parts.proposers.pick(session.settings.proposer);
+        command.attempts = attempt;
+        self.store().update_command(command).await?;
+        self.publish(
+            &command.session_id,
+            Some(&command.command_id),
+            EventBody::InferenceStarted {
+                attempt,
+                proposer: kind.as_str().into(),
+            },
+        )
+        .await?;
+        let Some(proposer) = proposer else {
+            return Ok(Err(not_configured_message(kind)));
+        };
+        let workspace = self.workspace(&session);
+        let request = ProposalRequest {
+            session_id: session.session_id.clone(),
+            instruction: command.instruction.clone(),
+            prompt: session.settings.prompt.clone(),
+            model: session.settings.model.clone(),
+            target: command.target.clone(),
+            files: list_files(&workspace),
+            workspace,
+            recent_errors: session.last_error_summary.clone().into_iter().collect(),
+            previous_failure,
+        };
+        let answer = match proposer.propose(request).await {
+            Ok(answer) => answer,
+            Err(ProposerError::NotConfigured(message) | ProposerError::Failed(message)) => {
+                tracing::warn!(%message, proposer = kind.as_str(), "proposer gave no proposal");
+                return Ok(Err(format!(
+                    "the {} proposer gave no proposal: {message}",
+                    kind.as_str()
+                )));
+            }
+        };
+        if let Some(usage) = answer.usage {
+            let total = command.usage.get_or_insert_with(Default::default);
+            total.input_tokens += usage.input_tokens;
+            total.output_tokens += usage.output_tokens;
+        }
+        command.proposals.push(answer.proposal.clone());
+        self.store().update_command(command).await?;
+        self.publish(
+            &command.session_id,
+            Some(&command.command_id),
+            EventBody::InferenceCompleted {
+                attempt,
+                files_to_edit: answer.proposal.files_to_edit.clone(),
+                reason: answer.proposal.reason.clone(),
+                confidence: answer.proposal.confidence,
+                usage: answer.usage,
+            },
+        )
+        .await?;
+        Ok(Ok(answer.proposal))
+    }
+
+    /// PATCHING: validate, plan, journal, write, verify. On `Err` the workspace is as it was
+    /// before this attempt.
+    async fn attempt_patch(
+        &self,
+        command: &mut Command,
+        proposal: &Proposal,
+        attempt: u32,
+    ) -> Result<std::result::Result<(), AttemptFailure>> {
+        self.set_status(command, CommandStatus::Patching).await?;
+        self.publish(
+            &command.session_id,
+            Some(&command.command_id),
+            EventBody::PatchApplyStarted {
+                attempt,
+                files: proposal.files_to_edit.clone(),
+            },
+        )
+        .await?;
+        if let Err(problem) = proposal.validate() {
+            return Ok(Err(AttemptFailure::Retryable(format!(
+                "the proposal is invalid: {}",
+                problem.message
+            ))));
+        }
+        let session = self.session(&command.session_id).await?;
+        let workspace = self.workspace(&session);
+        let engine = self.inner.parts.patch_engine.clone();
+        let plan = {
+            let (workspace, proposal) = (workspace.clone(), proposal.clone());
+            tokio::task::spawn_blocking(move || engine.plan(&workspace, &proposal))
+                .await
+                .map_err(|e| ServiceError::internal(format!("patch planning panicked: {e}")))?
+        };
+        let plan = match plan {
+            Ok(plan) => plan,
+            Err(rejection) => {
+                tracing::warn!(summary = %rejection.summary, "patch rejected before writing");
+                return Ok(Err(AttemptFailure::Retryable(rejection.summary)));
+            }
+        };
+        let files: Vec<String> = plan.files.iter().map(|f| f.path.clone()).collect();
+        let patch_id = uuid::Uuid::new_v4().to_string();
+        let mut record = PatchRecord {
+            patch: Patch {
+                patch_id: patch_id.clone(),
+                session_id: command.session_id.clone(),
+                command_id: command.command_id.clone(),
+                parent_patch_id: session.last_applied_patch_id.clone(),
+                files: plan
+                    .files
+                    .iter()
+                    .map(|f| devflow_protocol::PatchFile {
+                        path: f.path.clone(),
+                        pre_image_hash: f.before.as_deref().map(crate::engine::sha256_hex),
+                        post_image_hash: f.after.as_deref().map(crate::engine::sha256_hex),
+                    })
+                    .collect(),
+                hunks: plan.hunks.clone(),
+                unified_diff: plan.unified_diff.clone(),
+                state: PatchState::Applied,
+                applied_at: crate::now_millis(),
+                rolled_back_at: None,
+            },
+            journal_state: JournalState::Applying,
+            files: plan.files,
+        };
+        // Journal first: a stop between here and `Applied` is undone on the next start.
+        self.store().put_patch(&record).await?;
+        if let Err(error) = self
+            .inner
+            .parts
+            .patch_engine
+            .commit(&workspace, &record.files)
+        {
+            self.mark_rolled_back(&mut record).await?;
+            return Ok(Err(AttemptFailure::Final(format!(
+                "could not write the files: {error}"
+            ))));
+        }
+        record.journal_state = JournalState::Applied;
+        self.store().put_patch(&record).await?;
+        self.inner.metrics.patch_applied();
+        tracing::info!(patch_id = %patch_id, files = ?files, "patch written");
+
+        if session.preview_url.is_some() {
+            self.inner
+                .parts
+                .preview
+                .files_changed(&command.session_id, &files)
+                .await;
+            if let Err(error) = self.inner.parts.preview.verify(&command.session_id).await {
+                let restored =
+                    self.inner
+                        .parts
+                        .patch_engine
+                        .restore(&workspace, &record.files, true);
+                self.mark_rolled_back(&mut record).await?;
+                self.inner
+                    .parts
+                    .preview
+                    .files_changed(&command.session_id, &files)
+                    .await;
+                if let Err(restore_error) = restored {
+                    return Ok(Err(AttemptFailure::Final(format!(
+                        "the page broke after the patch ({error}) and restoring failed: {restore_error}"
+                    ))));
+                }
+                return Ok(Err(AttemptFailure::Retryable(format!(
+                    "the page broke after the patch: {error}"
+                ))));
+            }
+        }
+
+        command.patch_id = Some(patch_id.clone());
+        self.store().update_command(command).await?;
+        self.update_session(&command.session_id, |s| {
+            s.last_applied_patch_id = Some(patch_id.clone());
+            Ok(())
+        })
+        .await?;
+        self.publish(
+            &command.session_id,
+            Some(&command.command_id),
+            EventBody::PatchApplyCompleted {
+                patch_id: patch_id.clone(),
+                files: files.clone(),
+                hunks: record.patch.hunks.clone(),
+            },
+        )
+        .await?;
+        let css_only = files.iter().all(|f| f.ends_with(".css"));
+        self.publish(
+            &command.session_id,
+            Some(&command.command_id),
+            EventBody::PreviewUpdated {
+                patch_id: Some(patch_id),
+                files,
+                css_only,
+            },
+        )
+        .await?;
+        Ok(Ok(()))
+    }
+
+    async fn mark_rolled_back(&self, record: &mut PatchRecord) -> Result<()> {
+        record.journal_state = JournalState::RolledBack;
+        record.patch.state = PatchState::RolledBack;
+        record.patch.rolled_back_at = Some(crate::now_millis());
+        self.store().put_patch(record).await?;
+        Ok(())
+    }
+
+    async fn set_status(&self, command: &mut Command, status: CommandStatus) -> Result<()> {
+        command.status = status;
+        self.store().update_command(command).await?;
+        self.publish(
+            &command.session_id,
+            Some(&command.command_id),
+            EventBody::CommandStatus {
+                status,
+                error_summary: None,
+            },
+        )
+        .await
+    }
+
+    async fn finish_ready(&self, mut command: Command) -> Result<()> {
+        command.timings.finished_at = Some(crate::now_millis());
+        command.error_summary = None;
+        self.set_status(&mut command, CommandStatus::Ready).await?;
+        self.inner.metrics.command_finished(CommandStatus::Ready);
+        tracing::info!("command READY");
+        Ok(())
+    }
+
+    /// FAILED with a summary. `patch_attempted`: a PATCH_FAILED event tells that the
+    /// workspace is back at its pre-command state.
+    pub(super) async fn finish_failed(
+        &self,
+        mut command: Command,
+        summary: String,
+        patch_attempted: bool,
+    ) -> Result<()> {
+        let logs_url = self.logs_url(&command.session_id);
+        tracing::warn!(%summary, "command FAILED");
+        if patch_attempted {
+            self.publish(
+                &command.session_id,
+                Some(&command.command_id),
+                EventBody::PatchFailed {
+                    summary: summary.clone(),
+                    rolled_back: true,
+                    will_retry: false,
+                    logs_url,
+                },
+            )
+            .await?;
+        }
+        command.status = CommandStatus::Failed;
+        command.error_summary = Some(summary.clone());
+        command.timings.finished_at = Some(crate::now_millis());
+        self.store().update_command(&command).await?;
+        self.update_session(&command.session_id, |s: &mut Session| {
+            s.last_error_summary = Some(summary.clone());
+            Ok(())
+        })
+        .await?;
+        self.inner.metrics.command_finished(CommandStatus::Failed);
+        self.publish(
+            &command.session_id,
+            Some(&command.command_id),
+            EventBody::CommandStatus {
+                status: CommandStatus::Failed,
+                error_summary: Some(summary),
+            },
+        )
+        .await
+    }
+}
+
+fn not_configured_message(kind: ProposerKind) -> String {
+    format!(
+        "no {} proposer is configured in this daemon; choose another with the session setting `proposer` or DEVFLOW_PROPOSER",
+        kind.as_str()
+    )
+}
+
+/// Workspace files for the proposer's context, skipping dependency and VCS folders.
+fn list_files(workspace: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    let mut stack: Vec<PathBuf> = vec![workspace.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                if !matches!(name, "node_modules" | ".git" | "dist" | "target") {
+                    stack.push(entry.path());
+                }
+            } else if kind.is_file() {
+                if let Ok(relative) = entry.path().strip_prefix(workspace) {
+                    files.push(relative.to_string_lossy().replace('\\', "/"));
+                }
+            }
+            if files.len() >= MAX_LISTED_FILES {
+                files.sort();
+                return files;
+            }
+        }
+    }
+    files.sort();
+    files
+}

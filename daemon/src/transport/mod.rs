@@ -1,0 +1,7 @@
+//! Thin transports over the service facade: they decode, call, encode. `http` serves REST +
+//! SSE and upgrades `/rpc` to `ws` (JSON-RPC over WebSocket) on one port behind the token,
+//! Origin and Host checks; `lsp` speaks LSP-style JSON-RPC over stdio for the editor.
+
+pub mod http;
+pub mod lsp;
+pub mod ws;

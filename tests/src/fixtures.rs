@@ -1,0 +1,39 @@
+//! Copies of the shared fixture sites in temp dirs (tests never write into the fixtures).
+
+use std::path::{Path, PathBuf};
+
+/// `../shared/fixtures` from the project root.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("..")
+        .join("shared")
+        .join("fixtures")
+}
+
+/// A fresh copy of `sites/<name>` inside `into`; returns its path.
+pub fn copy_site(name: &str, into: &Path) -> PathBuf {
+    let source = fixtures_dir().join("sites").join(name);
+    assert!(
+        source.is_dir(),
+        "fixture site {} is missing",
+        source.display()
+    );
+    let target = into.join(name);
+    copy_dir(&source, &target);
+    target
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read fixture dir") {
+        let entry = entry.expect("dir entry");
+        let path = entry.path();
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).expect("copy fixture file");
+        }
+    }
+}
