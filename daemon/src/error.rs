@@ -101,6 +101,9 @@ pub fn params_error(error: &serde_path_to_error::Error<serde_json::Error>) -> Se
     let field = match (path.as_str(), named) {
         (".", Some(name)) => Some(name),
         (".", None) => None,
+        (path, Some(name)) if path == name || path.ends_with(&format!(".{name}")) => {
+            Some(path.to_string())
+        }
         (path, Some(name)) => Some(format!("{path}.{name}")),
         (path, None) => Some(path.to_string()),
     };
