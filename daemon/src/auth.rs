@@ -81,7 +81,7 @@ impl Origins {
     /// A `Host` header we accept: one of our names with our port.
     pub fn host_allowed(&self, host: &str) -> bool {
         let host = host.trim().to_ascii_lowercase();
-        self.hosts.iter().any(|h| *h == host)
+        self.hosts.contains(&host)
     }
 
     /// An `Origin` header we accept: `http://` + one of our hosts. `null` and every other

@@ -43,7 +43,7 @@ impl Config {
     /// The default state dir: `$XDG_DATA_HOME/devflow` (or the platform's data dir).
     pub fn default_state_dir() -> PathBuf {
         dirs::data_dir()
-            .unwrap_or_else(|| std::env::temp_dir())
+            .unwrap_or_else(std::env::temp_dir)
             .join("devflow")
     }
 }

@@ -1,34 +1,58 @@
-//! The patch engine the daemon ships (placeholder until devflow-patch lands).
+//! The shipped [`PatchEngine`]: devflow-patch over the session's workspace. Planning reads
+//! files through `read_workspace_file`, which refuses symlinks that leave the workspace.
 
-use sha2::{Digest, Sha256};
+use std::path::Path;
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
+use devflow_patch::PlannedFile;
+use devflow_protocol::Proposal;
+use devflow_store::JournalFile;
 
-/// Placeholder engine: refuses every patch until devflow-patch lands.
+use crate::parts::{PatchEngine, PatchRejection, PlannedPatch};
+
+pub use devflow_patch::sha256_hex;
+
 pub struct WorkspacePatchEngine;
 
-impl crate::parts::PatchEngine for WorkspacePatchEngine {
-    fn plan(
-        &self,
-        _: &std::path::Path,
-        _: &devflow_protocol::Proposal,
-    ) -> Result<crate::parts::PlannedPatch, crate::parts::PatchRejection> {
-        Err(crate::parts::PatchRejection {
-            summary: "the patch engine is not part of this daemon yet".into(),
-            hunks: vec![],
+fn to_planned(files: &[JournalFile]) -> Vec<PlannedFile> {
+    files
+        .iter()
+        .map(|f| PlannedFile {
+            path: f.path.clone(),
+            before: f.before.clone(),
+            after: f.after.clone(),
         })
+        .collect()
+}
+
+impl PatchEngine for WorkspacePatchEngine {
+    fn plan(&self, workspace: &Path, proposal: &Proposal) -> Result<PlannedPatch, PatchRejection> {
+        let read = |path: &str| devflow_patch::read_workspace_file(workspace, path);
+        match devflow_patch::plan(&proposal.unified_diff, &proposal.files_to_edit, read) {
+            Ok(plan) => Ok(PlannedPatch {
+                files: plan
+                    .files
+                    .into_iter()
+                    .map(|f| JournalFile {
+                        path: f.path,
+                        before: f.before,
+                        after: f.after,
+                    })
+                    .collect(),
+                hunks: plan.hunks,
+                unified_diff: plan.unified_diff,
+            }),
+            Err(failure) => Err(PatchRejection {
+                summary: failure.summary,
+                hunks: failure.hunks,
+            }),
+        }
     }
-    fn commit(&self, _: &std::path::Path, _: &[devflow_store::JournalFile]) -> Result<(), String> {
-        Err("the patch engine is not part of this daemon yet".into())
+
+    fn commit(&self, workspace: &Path, files: &[JournalFile]) -> Result<(), String> {
+        devflow_patch::commit(workspace, &to_planned(files)).map_err(|e| e.to_string())
     }
-    fn restore(
-        &self,
-        _: &std::path::Path,
-        _: &[devflow_store::JournalFile],
-        _: bool,
-    ) -> Result<(), String> {
-        Err("the patch engine is not part of this daemon yet".into())
+
+    fn restore(&self, workspace: &Path, files: &[JournalFile], force: bool) -> Result<(), String> {
+        devflow_patch::restore(workspace, &to_planned(files), force).map_err(|e| e.to_string())
     }
 }

@@ -41,15 +41,24 @@ pub enum EventBody {
         reason: Option<String>,
     },
     /// Pause or resume of the session's command queue.
-    SessionPaused { paused: bool },
+    SessionPaused {
+        paused: bool,
+    },
     /// A command moved to `status`.
     CommandStatus {
         status: CommandStatus,
-        #[serde(default, skip_serializing_if = "Option::is_none", rename = "errorSummary")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            rename = "errorSummary"
+        )]
         #[ts(optional, rename = "errorSummary")]
         error_summary: Option<String>,
     },
-    InferenceStarted { attempt: u32, proposer: String },
+    InferenceStarted {
+        attempt: u32,
+        proposer: String,
+    },
     InferenceCompleted {
         attempt: u32,
         #[serde(rename = "filesToEdit")]
@@ -61,7 +70,10 @@ pub enum EventBody {
         #[ts(optional)]
         usage: Option<TokenUsage>,
     },
-    PatchApplyStarted { attempt: u32, files: Vec<String> },
+    PatchApplyStarted {
+        attempt: u32,
+        files: Vec<String>,
+    },
     PatchApplyCompleted {
         #[serde(rename = "patchId")]
         #[ts(rename = "patchId")]
@@ -100,14 +112,19 @@ pub enum EventBody {
         patch_id: String,
         files: Vec<String>,
     },
-    SettingsUpdated { settings: crate::Settings },
+    SettingsUpdated {
+        settings: crate::Settings,
+    },
     ReferenceUpdated {
         #[serde(rename = "referenceId")]
         #[ts(rename = "referenceId")]
         reference_id: String,
     },
     /// A line of the session log worth showing in the timeline.
-    Log { level: String, message: String },
+    Log {
+        level: String,
+        message: String,
+    },
     /// A console error or uncaught exception relayed from the preview page.
     PreviewError {
         message: String,
@@ -115,7 +132,9 @@ pub enum EventBody {
         #[ts(optional)]
         source: Option<String>,
     },
-    DriftReport { report: DriftReport },
+    DriftReport {
+        report: DriftReport,
+    },
 }
 
 impl EventBody {
@@ -153,7 +172,10 @@ mod tests {
             seq: 3,
             at: 1000,
             command_id: Some("c".into()),
-            body: EventBody::CommandStatus { status: CommandStatus::Queued, error_summary: None },
+            body: EventBody::CommandStatus {
+                status: CommandStatus::Queued,
+                error_summary: None,
+            },
         };
         let json = serde_json::to_string(&event).unwrap();
         expect_test::expect![[r#"{"sessionId":"s","seq":3,"at":1000,"commandId":"c","type":"COMMAND_STATUS","data":{"status":"QUEUED"}}"#]]

@@ -237,7 +237,11 @@ pub struct ApplyPatchParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", rename = "idempotencyKey")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        rename = "idempotencyKey"
+    )]
     #[ts(optional, rename = "idempotencyKey")]
     pub idempotency_key: Option<String>,
 }

@@ -37,7 +37,11 @@ impl Proposal {
             message,
         };
         if self.files_to_edit.is_empty() {
-            return Err(problem("files_to_edit", "[]", "files_to_edit is empty".into()));
+            return Err(problem(
+                "files_to_edit",
+                "[]",
+                "files_to_edit is empty".into(),
+            ));
         }
         if self.files_to_edit.len() > MAX_PROPOSAL_FILES {
             return Err(problem(
@@ -117,7 +121,11 @@ mod tests {
         p.files_to_edit = vec!["../etc/passwd".into()];
         let problem = p.validate().unwrap_err();
         assert_eq!(problem.field, "files_to_edit");
-        assert!(problem.message.contains("leaves the workspace"), "{}", problem.message);
+        assert!(
+            problem.message.contains("leaves the workspace"),
+            "{}",
+            problem.message
+        );
     }
 
     #[test]

@@ -136,7 +136,11 @@ impl Settings {
             self.proposer = Some(proposer);
         }
         if let Some(model) = &patch.model {
-            self.model = if model.is_empty() { None } else { Some(model.clone()) };
+            self.model = if model.is_empty() {
+                None
+            } else {
+                Some(model.clone())
+            };
         }
         if let Some(git_commits) = patch.git_commits {
             self.git_commits = git_commits;

@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 fn check(file: &str, fresh: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("generated").join(file);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("generated")
+        .join(file);
     if std::env::var_os("DEVFLOW_BLESS").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, fresh).unwrap();
@@ -21,7 +23,10 @@ fn check(file: &str, fresh: &str) {
 #[test]
 fn checked_in_json_schema_is_current() {
     let schema = devflow_protocol::codegen::json_schema();
-    check("devflow.schema.json", &(serde_json::to_string_pretty(&schema).unwrap() + "\n"));
+    check(
+        "devflow.schema.json",
+        &(serde_json::to_string_pretty(&schema).unwrap() + "\n"),
+    );
 }
 
 #[test]
@@ -32,8 +37,19 @@ fn checked_in_typescript_is_current() {
 #[test]
 fn schema_names_every_method_and_core_type() {
     let schema = devflow_protocol::codegen::json_schema();
-    for name in ["Session", "Command", "Event", "Proposal", "Patch", "ApiError", "HistoryPage"] {
+    for name in [
+        "Session",
+        "Command",
+        "Event",
+        "Proposal",
+        "Patch",
+        "ApiError",
+        "HistoryPage",
+    ] {
         assert!(schema["$defs"].get(name).is_some(), "schema lacks {name}");
     }
-    assert_eq!(schema["methods"].as_array().unwrap().len(), devflow_protocol::method::ALL.len());
+    assert_eq!(
+        schema["methods"].as_array().unwrap().len(),
+        devflow_protocol::method::ALL.len()
+    );
 }

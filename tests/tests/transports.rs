@@ -364,9 +364,11 @@ async fn one_scenario_gives_identical_results_over_rest_websocket_and_lsp() {
         transcript
     };
 
-    assert!(
-        rest_transcript.lines.len() > 30,
-        "the scenario recorded its steps"
+    assert_eq!(
+        rest_transcript.seqs.len(),
+        22,
+        "the scenario saw every event: {:#?}",
+        rest_transcript.lines
     );
     assert_eq!(
         rest_transcript.lines, ws_transcript.lines,

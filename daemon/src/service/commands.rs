@@ -362,28 +362,6 @@ pub(crate) fn files_named_by_diff(diff: &str) -> Vec<String> {
     files
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn files_named_by_diff_strips_prefixes_and_skips_dev_null() {
-        let diff = "--- /dev/null\n+++ b/css/new.css\n@@ -0,0 +1 @@\n+a\n--- a/index.html\n+++ b/index.html\n";
-        assert_eq!(
-            files_named_by_diff(diff),
-            vec!["css/new.css".to_string(), "index.html".to_string()]
-        );
-    }
-
-    #[test]
-    fn instruction_of_5001_characters_is_refused_with_its_length() {
-        let error = check_instruction("instruction", &"あ".repeat(5001)).unwrap_err();
-        assert_eq!(error.field.as_deref(), Some("instruction"));
-        assert!(error.message.contains("5001"), "{}", error.message);
-        assert!(check_instruction("instruction", &"あ".repeat(5000)).is_ok());
-    }
-}
-
 impl Service {
     /// Starts following a session's events after `afterSeq` (default 0: everything).
     pub async fn subscribe(
@@ -404,5 +382,27 @@ impl Service {
             last_seq: subscription.last_seq_at_start(),
         };
         Ok((result, subscription))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_named_by_diff_strips_prefixes_and_skips_dev_null() {
+        let diff = "--- /dev/null\n+++ b/css/new.css\n@@ -0,0 +1 @@\n+a\n--- a/index.html\n+++ b/index.html\n";
+        assert_eq!(
+            files_named_by_diff(diff),
+            vec!["css/new.css".to_string(), "index.html".to_string()]
+        );
+    }
+
+    #[test]
+    fn instruction_of_5001_characters_is_refused_with_its_length() {
+        let error = check_instruction("instruction", &"あ".repeat(5001)).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("instruction"));
+        assert!(error.message.contains("5001"), "{}", error.message);
+        assert!(check_instruction("instruction", &"あ".repeat(5000)).is_ok());
     }
 }

@@ -41,17 +41,28 @@ pub fn error_response(error: &ServiceError) -> Response {
     (status, axum::Json(error.to_api_error())).into_response()
 }
 
+/// A REST handler for a JSON-RPC method: params = body object + query + path ids.
+macro_rules! rest {
+    ($method:expr, $ok:expr) => {
+        |State(state): State<AppState>,
+         Path(path): Path<HashMap<String, String>>,
+         Query(query): Query<HashMap<String, String>>,
+         headers: HeaderMap,
+         body: Bytes| async move { rest_call(state, $method, $ok, path, query, headers, body).await }
+    };
+}
+
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route(
             "/sessions",
-            post(rest(method::SESSION_CREATE, StatusCode::CREATED))
-                .get(rest(method::SESSION_LIST, StatusCode::OK)),
+            post(rest!(method::SESSION_CREATE, StatusCode::CREATED))
+                .get(rest!(method::SESSION_LIST, StatusCode::OK)),
         )
         .route(
             "/sessions/{sessionId}",
-            get(rest(method::SESSION_GET, StatusCode::OK))
-                .delete(rest(method::SESSION_DELETE, StatusCode::OK)),
+            get(rest!(method::SESSION_GET, StatusCode::OK))
+                .delete(rest!(method::SESSION_DELETE, StatusCode::OK)),
         )
         .route(
             "/sessions/{sessionId}/upload",
@@ -59,64 +70,64 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/sessions/{sessionId}/start",
-            post(rest(method::SESSION_START, StatusCode::ACCEPTED)),
+            post(rest!(method::SESSION_START, StatusCode::ACCEPTED)),
         )
         .route(
             "/sessions/{sessionId}/stop",
-            post(rest(method::SESSION_STOP, StatusCode::OK)),
+            post(rest!(method::SESSION_STOP, StatusCode::OK)),
         )
         .route(
             "/sessions/{sessionId}/pause",
-            post(rest(method::SESSION_PAUSE, StatusCode::OK)),
+            post(rest!(method::SESSION_PAUSE, StatusCode::OK)),
         )
         .route(
             "/sessions/{sessionId}/resume",
-            post(rest(method::SESSION_RESUME, StatusCode::OK)),
+            post(rest!(method::SESSION_RESUME, StatusCode::OK)),
         )
         .route(
             "/sessions/{sessionId}/rollback",
-            post(rest(method::SESSION_ROLLBACK, StatusCode::OK)),
+            post(rest!(method::SESSION_ROLLBACK, StatusCode::OK)),
         )
         .route(
             "/sessions/{sessionId}/publish",
-            post(rest(method::SESSION_PUBLISH, StatusCode::OK)),
+            post(rest!(method::SESSION_PUBLISH, StatusCode::OK)),
         )
         .route(
             "/sessions/{sessionId}/editor",
-            get(rest(method::SESSION_EDITOR_URL, StatusCode::OK)),
+            get(rest!(method::SESSION_EDITOR_URL, StatusCode::OK)),
         )
         .route(
             "/sessions/{sessionId}/commands",
-            post(rest(method::COMMAND_SUBMIT, StatusCode::ACCEPTED)),
+            post(rest!(method::COMMAND_SUBMIT, StatusCode::ACCEPTED)),
         )
         .route(
             "/sessions/{sessionId}/commands/{commandId}",
-            get(rest(method::COMMAND_GET, StatusCode::OK)),
+            get(rest!(method::COMMAND_GET, StatusCode::OK)),
         )
         .route(
             "/sessions/{sessionId}/commands/{commandId}/cancel",
-            post(rest(method::COMMAND_CANCEL, StatusCode::OK)),
+            post(rest!(method::COMMAND_CANCEL, StatusCode::OK)),
         )
         .route(
             "/sessions/{sessionId}/history",
-            get(rest(method::SESSION_HISTORY, StatusCode::OK)),
+            get(rest!(method::SESSION_HISTORY, StatusCode::OK)),
         )
         .route(
             "/sessions/{sessionId}/patches",
-            post(rest(method::PATCH_APPLY, StatusCode::ACCEPTED)),
+            post(rest!(method::PATCH_APPLY, StatusCode::ACCEPTED)),
         )
         .route(
             "/sessions/{sessionId}/patches/{patchId}",
-            get(rest(method::PATCH_GET, StatusCode::OK)),
+            get(rest!(method::PATCH_GET, StatusCode::OK)),
         )
         .route(
             "/sessions/{sessionId}/settings",
-            get(rest(method::SESSION_GET_SETTINGS, StatusCode::OK))
-                .patch(rest(method::SESSION_UPDATE_SETTINGS, StatusCode::OK)),
+            get(rest!(method::SESSION_GET_SETTINGS, StatusCode::OK))
+                .patch(rest!(method::SESSION_UPDATE_SETTINGS, StatusCode::OK)),
         )
         .route(
             "/sessions/{sessionId}/reference",
-            get(rest(method::REFERENCE_GET, StatusCode::OK))
+            get(rest!(method::REFERENCE_GET, StatusCode::OK))
                 .put(put_reference)
                 .layer(DefaultBodyLimit::max(MAX_UPLOAD_BODY)),
         )
@@ -176,7 +187,7 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
         .map(str::to_string);
     let query_token = request.uri().query().and_then(|q| {
         q.split('&')
-            .find_map(|pair| pair.strip_prefix("token=").map(|t| percent_decode(t)))
+            .find_map(|pair| pair.strip_prefix("token=").map(percent_decode))
     });
     let authorized = [bearer, query_token]
         .iter()
@@ -234,35 +245,25 @@ fn percent_decode(text: &str) -> String {
 /// Query keys that are numbers in the params.
 const NUMERIC_QUERY_KEYS: &[&str] = &["limit", "tail", "afterSeq"];
 
-/// A REST handler for `method`: params = body object + query + path ids.
-fn rest(
+async fn rest_call(
+    state: AppState,
     method: &'static str,
     ok: StatusCode,
-) -> impl Fn(
-    State<AppState>,
-    Path<HashMap<String, String>>,
-    Query<HashMap<String, String>>,
-    HeaderMap,
-    Bytes,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>
-       + Clone
-       + Send
-       + Sync
-       + 'static {
-    move |State(state), Path(path), Query(query), headers, body| {
-        Box::pin(async move {
-            let params = match rest_params(&path, &query, &headers, &body) {
-                Ok(params) => params,
-                Err(error) => return error_response(&error),
-            };
-            match rpc::call(&state.service, method, params).await {
-                Ok(Outcome::Reply(value)) => (ok, axum::Json(value)).into_response(),
-                Ok(_) => error_response(&ServiceError::internal(
-                    "streaming methods have their own routes",
-                )),
-                Err(error) => error_response(&error),
-            }
-        })
+    path: HashMap<String, String>,
+    query: HashMap<String, String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = match rest_params(&path, &query, &headers, &body) {
+        Ok(params) => params,
+        Err(error) => return error_response(&error),
+    };
+    match rpc::call(&state.service, method, params).await {
+        Ok(Outcome::Reply(value)) => (ok, axum::Json(value)).into_response(),
+        Ok(_) => error_response(&ServiceError::internal(
+            "streaming methods have their own routes",
+        )),
+        Err(error) => error_response(&error),
     }
 }
 
