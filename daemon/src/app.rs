@@ -13,7 +13,7 @@ use tracing_subscriber::EnvFilter;
 use crate::config::Config;
 use crate::logs::SessionLogLayer;
 use crate::metrics::Metrics;
-use crate::parts::{NotConfigured, Proposers};
+use crate::parts::Proposers;
 use crate::service::{Parts, Service};
 
 /// A running daemon's core. Dropping it releases the state dir.
@@ -63,9 +63,7 @@ pub async fn open(config: Config) -> anyhow::Result<Daemon> {
             ..Proposers::default()
         },
         patch_engine: Arc::new(crate::engine::WorkspacePatchEngine),
-        ingest: Arc::new(NotConfigured(
-            "zip upload is not part of this daemon yet; use a folder (source.kind \"dir\")",
-        )),
+        ingest: Arc::new(crate::engine::ZipIngest),
         preview: Arc::new(crate::preview::StaticPreview::default()),
     };
     let interval = config.sweep_interval;

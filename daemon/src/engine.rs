@@ -1,5 +1,6 @@
-//! The shipped [`PatchEngine`]: devflow-patch over the session's workspace. Planning reads
-//! files through `read_workspace_file`, which refuses symlinks that leave the workspace.
+//! The shipped parts over the project's libraries: [`WorkspacePatchEngine`] (devflow-patch
+//! over the session's workspace; planning reads through `read_workspace_file`, which refuses
+//! symlinks that leave the workspace) and [`ZipIngest`] (devflow-ingest).
 
 use std::path::Path;
 
@@ -7,7 +8,7 @@ use devflow_patch::PlannedFile;
 use devflow_protocol::Proposal;
 use devflow_store::JournalFile;
 
-use crate::parts::{PatchEngine, PatchRejection, PlannedPatch};
+use crate::parts::{IngestError, PatchEngine, PatchRejection, PlannedPatch, SiteIngest};
 
 pub use devflow_patch::sha256_hex;
 
@@ -54,5 +55,28 @@ impl PatchEngine for WorkspacePatchEngine {
 
     fn restore(&self, workspace: &Path, files: &[JournalFile], force: bool) -> Result<(), String> {
         devflow_patch::restore(workspace, &to_planned(files), force).map_err(|e| e.to_string())
+    }
+}
+
+/// Unpacks uploads with devflow-ingest's default limits: all or nothing.
+pub struct ZipIngest;
+
+impl SiteIngest for ZipIngest {
+    fn ingest(&self, zip: &Path, workspace: &Path) -> Result<(u64, u64), IngestError> {
+        use devflow_ingest::ErrorKind;
+        use devflow_protocol::ErrorCode;
+        match devflow_ingest::ingest(zip, workspace, &devflow_ingest::Limits::default()) {
+            Ok(summary) => Ok((summary.files, summary.bytes)),
+            Err(error) => Err(IngestError::Rejected {
+                message: error.to_string(),
+                entry: error.entry().map(str::to_string),
+                code: match error.kind() {
+                    ErrorKind::BadArchive | ErrorKind::UnsafeEntry => ErrorCode::ValidationError,
+                    ErrorKind::TooLarge => ErrorCode::PayloadTooLarge,
+                    ErrorKind::Workspace => ErrorCode::Conflict,
+                    ErrorKind::Io => ErrorCode::Internal,
+                },
+            }),
+        }
     }
 }

@@ -34,7 +34,7 @@ enum Command {
         /// Access token; generated and kept in the state dir when absent.
         #[arg(long, env = "DEVFLOW_TOKEN", hide_env_values = true)]
         token: Option<String>,
-        /// A site folder to open as a session right away; its preview URL is printed.
+        /// A site folder or zip to open as a session right away; its preview URL is printed.
         site: Option<PathBuf>,
     },
     /// Speak LSP-style JSON-RPC over stdio (spawned by the editor extension).
@@ -154,24 +154,53 @@ async fn open_site(
     base_url: &str,
     token: &str,
 ) -> anyhow::Result<()> {
-    use devflow_protocol::{CreateSessionParams, SessionParams, SessionSource, SessionStatus};
-    if !site.is_dir() {
-        anyhow::bail!(
-            "{} is not a folder; zip uploads go through the session's uploadUrl (PUT) once zip ingest is built",
-            site.display()
-        );
-    }
-    let path = site
-        .to_str()
-        .context("the site path is not valid UTF-8")?
-        .to_string();
-    let created = service
-        .create_session(CreateSessionParams {
-            source: Some(SessionSource::Dir { path }),
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", site.display()))?;
+    use devflow_protocol::{
+        CreateSessionParams, SessionParams, SessionSource, SessionStatus, UploadParams,
+    };
+    let created = if site.is_dir() {
+        let path = site
+            .to_str()
+            .context("the site path is not valid UTF-8")?
+            .to_string();
+        service
+            .create_session(CreateSessionParams {
+                source: Some(SessionSource::Dir { path }),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", site.display()))?
+    } else if site.is_file() {
+        let name = site
+            .file_stem()
+            .and_then(|n| n.to_str())
+            .map(str::to_string);
+        let created = service
+            .create_session(CreateSessionParams {
+                name,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot create a session: {e}"))?;
+        let zip_path = site
+            .to_str()
+            .context("the zip path is not valid UTF-8")?
+            .to_string();
+        let params = UploadParams {
+            session_id: created.session.session_id.clone(),
+            zip_path,
+        };
+        if let Err(error) = service.upload(params).await {
+            let _ = service
+                .delete_session(SessionParams {
+                    session_id: created.session.session_id.clone(),
+                })
+                .await;
+            anyhow::bail!("{} was refused: {error}", site.display());
+        }
+        created
+    } else {
+        anyhow::bail!("{} is neither a folder nor a zip file", site.display());
+    };
     let session_id = created.session.session_id;
     let params = SessionParams {
         session_id: session_id.clone(),

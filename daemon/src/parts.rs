@@ -130,6 +130,8 @@ pub enum IngestError {
     Rejected {
         message: String,
         entry: Option<String>,
+        /// VALIDATION_ERROR, PAYLOAD_TOO_LARGE, CONFLICT or INTERNAL.
+        code: devflow_protocol::ErrorCode,
     },
 }
 

@@ -37,3 +37,9 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The bytes of `zips/<name>`.
+pub fn zip_bytes(name: &str) -> Vec<u8> {
+    let path = fixtures_dir().join("zips").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture zip {}: {e}", path.display()))
+}

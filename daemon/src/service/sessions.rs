@@ -149,10 +149,15 @@ impl Service {
                 Ok(UploadResult { files, bytes })
             }
             Err(IngestError::NotConfigured(message)) => Err(ServiceError::not_configured(message)),
-            Err(IngestError::Rejected { message, entry }) => Err(ServiceError {
+            Err(IngestError::Rejected {
+                message,
+                entry,
+                code,
+            }) => Err(ServiceError {
+                code,
+                message,
                 field: Some("zip".into()),
                 value: entry.map(Into::into),
-                ..ServiceError::invalid("zip", serde_json::Value::Null, message)
             }),
         }
     }
