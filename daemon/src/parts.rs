@@ -21,6 +21,8 @@ pub struct ProposalRequest {
     pub workspace: PathBuf,
     /// Workspace files, relative, `/`-separated.
     pub files: Vec<String>,
+    /// The session's reference tokens, resolved (empty without a reference).
+    pub tokens: Vec<devflow_protocol::ResolvedToken>,
     /// Recent errors: dev-server output, console errors, earlier failures.
     pub recent_errors: Vec<String>,
     /// On the one re-inference: why the first proposal failed (which hunk, why).

@@ -119,7 +119,12 @@ errorSummary: string | null,
 /**
  * True when a queued command was cancelled by the user (status FAILED).
  */
-cancelled: boolean, usage: TokenUsage | null, timings: CommandTimings, };
+cancelled: boolean, usage: TokenUsage | null, 
+/**
+ * Drift score of the site before and after the applied patch (when a reference is set).
+ * A patch whose `driftAfter` is below `driftBefore` added drift.
+ */
+driftBefore: number | null, driftAfter: number | null, timings: CommandTimings, };
 
 export type Proposal = { 
 /**
@@ -195,7 +200,12 @@ export type Reference = { referenceId: string, tokens: Array<ResolvedToken>, scr
  */
 driftScore: number | null, };
 
-export type DriftEntry = { file: string, line: number, property: string, value: string, nearestToken: string | null, distance: number, onToken: boolean, };
+export type DriftEntry = { 
+/**
+ * color, fontFamily, fontSize, spacing or radius: says how to read `distance`
+ * (CIEDE2000 ΔE for colours, a ratio for lengths, 0/0.5/1 for font families).
+ */
+kind: string, file: string, line: number, property: string, value: string, nearestToken: string | null, distance: number, onToken: boolean, };
 
 export type DriftReport = { score: number, entries: Array<DriftEntry>, };
 

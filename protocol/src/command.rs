@@ -107,5 +107,11 @@ pub struct Command {
     /// True when a queued command was cancelled by the user (status FAILED).
     pub cancelled: bool,
     pub usage: Option<TokenUsage>,
+    /// Drift score of the site before and after the applied patch (when a reference is set).
+    /// A patch whose `driftAfter` is below `driftBefore` added drift.
+    #[serde(default)]
+    pub drift_before: Option<f64>,
+    #[serde(default)]
+    pub drift_after: Option<f64>,
     pub timings: CommandTimings,
 }

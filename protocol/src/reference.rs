@@ -45,6 +45,9 @@ pub struct Reference {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct DriftEntry {
+    /// color, fontFamily, fontSize, spacing or radius: says how to read `distance`
+    /// (CIEDE2000 ΔE for colours, a ratio for lengths, 0/0.5/1 for font families).
+    pub kind: String,
     pub file: String,
     pub line: u32,
     pub property: String,

@@ -136,6 +136,8 @@ impl Service {
             error_summary: None,
             cancelled: false,
             usage: None,
+            drift_before: None,
+            drift_after: None,
             timings: CommandTimings {
                 queued_at: crate::now_millis(),
                 started_at: None,

@@ -10,6 +10,7 @@
 mod commands;
 mod patches;
 mod pipeline;
+mod reference;
 mod sessions;
 
 use std::collections::{HashMap, VecDeque};

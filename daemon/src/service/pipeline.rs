@@ -135,6 +135,7 @@ impl Service {
             model: session.settings.model.clone(),
             target: command.target.clone(),
             files: list_files(&workspace),
+            tokens: self.reference_tokens(&session.session_id),
             workspace,
             recent_errors: session.last_error_summary.clone().into_iter().collect(),
             previous_failure,
@@ -237,6 +238,7 @@ impl Service {
             journal_state: JournalState::Applying,
             files: plan.files,
         };
+        let drift_before = self.drift_now(&session.session_id, &workspace).await;
         // Journal first: a stop between here and `Applied` is undone on the next start.
         self.store().put_patch(&record).await?;
         if let Err(error) = self
@@ -284,7 +286,19 @@ impl Service {
             }
         }
 
+        let drift_after = self.drift_now(&session.session_id, &workspace).await;
         command.patch_id = Some(patch_id.clone());
+        command.drift_before = drift_before.as_ref().map(|d| d.score);
+        command.drift_after = drift_after.as_ref().map(|d| d.score);
+        if let (Some(before), Some(after)) = (command.drift_before, command.drift_after) {
+            if after < before {
+                tracing::warn!(
+                    before,
+                    after,
+                    "the patch moved the site away from the reference"
+                );
+            }
+        }
         self.store().update_command(command).await?;
         self.update_session(&command.session_id, |s| {
             s.last_applied_patch_id = Some(patch_id.clone());
@@ -312,7 +326,32 @@ impl Service {
             },
         )
         .await?;
+        if let Some(report) = drift_after {
+            self.publish(
+                &command.session_id,
+                Some(&command.command_id),
+                EventBody::DriftReport { report },
+            )
+            .await?;
+        }
         Ok(Ok(()))
+    }
+
+    /// The site's drift against the session's reference, off the async threads.
+    async fn drift_now(
+        &self,
+        session_id: &str,
+        workspace: &Path,
+    ) -> Option<devflow_protocol::DriftReport> {
+        let (service, session_id, workspace) = (
+            self.clone(),
+            session_id.to_string(),
+            workspace.to_path_buf(),
+        );
+        tokio::task::spawn_blocking(move || service.session_drift(&session_id, &workspace))
+            .await
+            .ok()
+            .flatten()
     }
 
     async fn mark_rolled_back(&self, record: &mut PatchRecord) -> Result<()> {

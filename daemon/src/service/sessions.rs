@@ -6,9 +6,9 @@ use std::path::Path;
 
 use devflow_protocol::{
     CreateSessionParams, CreateSessionResult, DeleteResult, EditorUrl, EventBody, Layout,
-    LogsParams, LogsResult, PublishParams, PublishResult, Reference, Session, SessionList,
-    SessionParams, SessionSource, SessionStatus, SetReferenceParams, Settings, SubmitCommandParams,
-    UpdateSettingsParams, UploadParams, UploadResult,
+    LogsParams, LogsResult, PublishParams, PublishResult, Session, SessionList, SessionParams,
+    SessionSource, SessionStatus, Settings, SubmitCommandParams, UpdateSettingsParams,
+    UploadParams, UploadResult,
 };
 
 use super::{Result, Service};
@@ -427,20 +427,6 @@ impl Service {
     pub async fn log_path(&self, session_id: &str) -> Result<std::path::PathBuf> {
         self.session(session_id).await?;
         Ok(self.config().logs_dir().join(format!("{session_id}.log")))
-    }
-
-    pub async fn set_reference(&self, params: SetReferenceParams) -> Result<Reference> {
-        self.session(&params.session_id).await?;
-        Err(ServiceError::not_configured(
-            "the FrontSwatch reference loader is not part of this daemon yet",
-        ))
-    }
-
-    pub async fn get_reference(&self, params: SessionParams) -> Result<Reference> {
-        self.session(&params.session_id).await?;
-        Err(ServiceError::not_configured(
-            "the FrontSwatch reference loader is not part of this daemon yet",
-        ))
     }
 
     pub async fn publish_session(&self, params: PublishParams) -> Result<PublishResult> {

@@ -131,6 +131,10 @@ pub fn router(state: AppState) -> Router {
                 .put(put_reference)
                 .layer(DefaultBodyLimit::max(MAX_UPLOAD_BODY)),
         )
+        .route(
+            "/sessions/{sessionId}/reference/screens/{*name}",
+            get(reference_screen),
+        )
         .route("/sessions/{sessionId}/events", get(events))
         .route("/sessions/{sessionId}/logs", get(logs))
         .route("/metrics", get(metrics))
@@ -393,6 +397,30 @@ fn spill(
         .map_err(|e| ServiceError::internal(format!("cannot store the upload: {e}")))?;
     let text = path.to_string_lossy().into_owned();
     Ok((text, SpillGuard(path)))
+}
+
+/// A reference screen (image or HTML page) for the panel. Served sandboxed: an HTML screen
+/// from an upload must not run script on the daemon's origin, where the panel keeps its token.
+async fn reference_screen(
+    State(state): State<AppState>,
+    Path((session_id, name)): Path<(String, String)>,
+) -> Response {
+    match state.service.reference_screen(&session_id, &name).await {
+        Ok((media_type, bytes)) => (
+            [
+                (header::CONTENT_TYPE, media_type),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+                        .to_string(),
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(error) => error_response(&error),
+    }
 }
 
 /// SSE: `id:` is the seq; resumes after `Last-Event-ID` or `?afterSeq=`.

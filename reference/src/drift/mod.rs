@@ -209,6 +209,7 @@ pub fn analyze_drift(
                 summary.on_token += 1;
             }
             entries.push(DriftEntry {
+                kind: kind.as_str().to_string(),
                 file: files
                     .get(declaration.source)
                     .map(|f| f.path.clone())
