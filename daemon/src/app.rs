@@ -37,6 +37,19 @@ pub fn init_logging(state_dir: &std::path::Path) {
         .try_init();
 }
 
+/// For `devflow run`: only errors on stderr (progress lines are its own).
+pub fn init_logging_quiet() {
+    let filter = EnvFilter::try_from_env("DEVFLOW_LOG").unwrap_or_else(|_| EnvFilter::new("error"));
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(false),
+        )
+        .try_init();
+}
+
 /// Opens the state dir (exclusively: two daemons on one store would both run the same
 /// queues), recovers and starts the sweeper.
 pub async fn open(config: Config) -> anyhow::Result<Daemon> {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod headless;
 pub mod logs;
 pub mod metrics;
 pub mod parts;

@@ -42,6 +42,46 @@ enum Command {
         #[arg(long)]
         state_dir: Option<PathBuf>,
     },
+    /// Apply design instructions to a site without a UI (CI, scripts). Exit code 0 READY,
+    /// 1 FAILED, 2 bad input, 3 environment problem.
+    Run(RunArgs),
+}
+
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("site").required(true).args(["zip", "dir"])))]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["instruction", "script"])))]
+struct RunArgs {
+    /// The site as a zip (unpacked into a private workspace).
+    #[arg(long)]
+    zip: Option<PathBuf>,
+    /// The site folder (changes are rolled back at the end unless --keep-changes).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// The instruction; repeat to run several in order.
+    #[arg(long)]
+    instruction: Vec<String>,
+    /// A file with one instruction per line (blank lines and `#` comments skipped).
+    #[arg(long)]
+    script: Option<PathBuf>,
+    /// Design tokens JSON, or a zip of tokens and screens/.
+    #[arg(long)]
+    reference: Option<PathBuf>,
+    #[arg(long, value_parser = ["builtin", "bedrock", "openai"])]
+    proposer: Option<String>,
+    /// Start the preview so every patch is verified against the running page.
+    #[arg(long)]
+    verify: bool,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Write the combined diff of the applied patches to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Keep the applied changes in --dir.
+    #[arg(long)]
+    keep_changes: bool,
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -56,6 +96,9 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(3);
         }
     };
+    if let Command::Run(args) = cli.command {
+        return runtime.block_on(headless(args));
+    }
     match runtime.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
@@ -79,6 +122,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             app::init_logging(&state_dir);
             let daemon = app::open(Config::new(state_dir)).await?;
             devflow_daemon::transport::lsp::serve_stdio(daemon.service.clone()).await;
+            Ok(())
+        }
+        Command::Run(args) => {
+            let code = headless(args).await;
+            anyhow::ensure!(
+                code == std::process::ExitCode::SUCCESS,
+                "devflow run failed"
+            );
             Ok(())
         }
     }
@@ -229,4 +280,65 @@ async fn open_site(
         }
     }
     anyhow::bail!("the preview did not start within 10 s")
+}
+
+async fn headless(args: RunArgs) -> std::process::ExitCode {
+    use devflow_daemon::headless::{self, RunOptions, Site, EXIT_BAD_INPUT, EXIT_ENVIRONMENT};
+    let mut instructions = args.instruction.clone();
+    if let Some(script) = &args.script {
+        match std::fs::read_to_string(script) {
+            Ok(text) => instructions.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_string),
+            ),
+            Err(error) => {
+                eprintln!(
+                    "devflow: cannot read --script {}: {error}",
+                    script.display()
+                );
+                return std::process::ExitCode::from(EXIT_BAD_INPUT);
+            }
+        }
+    }
+    let site = match (&args.zip, &args.dir) {
+        (Some(zip), _) => Site::Zip(zip.clone()),
+        (None, Some(dir)) => Site::Dir(dir.clone()),
+        (None, None) => return std::process::ExitCode::from(EXIT_BAD_INPUT),
+    };
+    let proposer = args
+        .proposer
+        .as_deref()
+        .and_then(|name| serde_json::from_value(serde_json::Value::String(name.to_string())).ok());
+    app::init_logging_quiet();
+    let options = RunOptions {
+        site,
+        instructions,
+        reference: args.reference.clone(),
+        proposer,
+        verify: args.verify,
+        keep_changes: args.keep_changes,
+        out: args.out.clone(),
+        state_dir: args.state_dir.clone(),
+    };
+    match headless::run(options).await {
+        Ok(outcome) => {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&outcome.report).unwrap_or_default()
+                );
+            } else if let Some(error) = outcome.report.get("error") {
+                eprintln!("devflow: {}", error["message"].as_str().unwrap_or("failed"));
+            } else if let Some(diff) = outcome.report["diff"].as_str() {
+                print!("{diff}");
+            }
+            std::process::ExitCode::from(outcome.exit_code)
+        }
+        Err(error) => {
+            eprintln!("devflow: {error:#}");
+            std::process::ExitCode::from(EXIT_ENVIRONMENT)
+        }
+    }
 }

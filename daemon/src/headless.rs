@@ -1,0 +1,351 @@
+//! `devflow run`: the seed-000 loop without a UI, for CI pipelines and scripts. It runs the
+//! same facade in-process on a private state dir: session, optional reference and preview,
+//! each instruction through the pipeline, the result as JSON. Progress goes to stderr; the
+//! exit code says how it ended (0 READY, 1 FAILED, 2 bad input, 3 environment problem).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use devflow_protocol::{
+    CommandParams, CommandStatus, CreateSessionParams, EventBody, PatchParams, ProposerKind,
+    RollbackParams, SessionParams, SessionSource, SessionStatus, SetReferenceParams, SettingsPatch,
+    SubmitCommandParams, SubscribeParams, UpdateSettingsParams, UploadParams,
+};
+use serde_json::{json, Value};
+
+use crate::config::Config;
+use crate::error::ServiceError;
+use crate::service::Service;
+
+#[derive(Debug, Clone)]
+pub enum Site {
+    Dir(PathBuf),
+    Zip(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub site: Site,
+    /// Run in order; stop at the first that does not end READY.
+    pub instructions: Vec<String>,
+    pub reference: Option<PathBuf>,
+    pub proposer: Option<ProposerKind>,
+    /// Start the preview so every patch is verified against the running page.
+    pub verify: bool,
+    /// Leave the applied changes in a `--dir` folder (otherwise they are rolled back at the end).
+    pub keep_changes: bool,
+    /// Write the combined diff of the applied patches here.
+    pub out: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
+}
+
+/// How the run ended.
+pub struct RunOutcome {
+    pub exit_code: u8,
+    pub report: Value,
+}
+
+pub const EXIT_READY: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_BAD_INPUT: u8 = 2;
+pub const EXIT_ENVIRONMENT: u8 = 3;
+
+fn progress(line: &str) {
+    if std::io::stderr().is_terminal() {
+        eprint!("\r\x1b[2K{line}");
+        if line.ends_with("READY") || line.contains("FAILED") || line.starts_with("devflow:") {
+            eprintln!();
+        }
+    } else {
+        eprintln!("{line}");
+    }
+}
+
+fn bad_input(error: ServiceError) -> RunOutcome {
+    let exit_code = match error.code {
+        devflow_protocol::ErrorCode::Internal | devflow_protocol::ErrorCode::NotConfigured => {
+            EXIT_ENVIRONMENT
+        }
+        _ => EXIT_BAD_INPUT,
+    };
+    RunOutcome {
+        exit_code,
+        report: json!({ "status": "ERROR", "error": error.to_api_error() }),
+    }
+}
+
+/// Runs the instructions; never panics on bad input.
+pub async fn run(options: RunOptions) -> anyhow::Result<RunOutcome> {
+    if options.instructions.is_empty() {
+        return Ok(bad_input(ServiceError::invalid(
+            "instruction",
+            Value::Null,
+            "give --instruction or --script",
+        )));
+    }
+    let temp = tempfile::tempdir()?;
+    let state_dir = options
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| temp.path().to_path_buf());
+    let daemon = crate::app::open(Config::new(state_dir)).await?;
+    let service = daemon.service.clone();
+    let outcome = drive(&service, &options).await;
+    Ok(match outcome {
+        Ok(outcome) => outcome,
+        Err(error) => bad_input(error),
+    })
+}
+
+async fn drive(service: &Service, options: &RunOptions) -> Result<RunOutcome, ServiceError> {
+    let (source, zip) = match &options.site {
+        Site::Dir(path) => (
+            Some(SessionSource::Dir {
+                path: path.to_string_lossy().into_owned(),
+            }),
+            None,
+        ),
+        Site::Zip(path) => (None, Some(path.to_string_lossy().into_owned())),
+    };
+    let created = service
+        .create_session(CreateSessionParams {
+            name: Some("devflow run".into()),
+            source,
+            ..Default::default()
+        })
+        .await?;
+    let session_id = created.session.session_id.clone();
+    if let Some(zip_path) = zip {
+        let summary = service
+            .upload(UploadParams {
+                session_id: session_id.clone(),
+                zip_path,
+            })
+            .await?;
+        progress(&format!(
+            "devflow: unpacked {} files ({} bytes)",
+            summary.files, summary.bytes
+        ));
+    }
+    if let Some(reference) = &options.reference {
+        let path = reference.to_string_lossy().into_owned();
+        let set = service
+            .set_reference(SetReferenceParams {
+                session_id: session_id.clone(),
+                tokens: None,
+                path: Some(path),
+            })
+            .await?;
+        progress(&format!(
+            "devflow: reference with {} tokens, drift score {:?}",
+            set.tokens.len(),
+            set.drift_score
+        ));
+    }
+    if let Some(proposer) = options.proposer {
+        let patch = SettingsPatch {
+            proposer: Some(proposer),
+            ..Default::default()
+        };
+        service
+            .update_settings(UpdateSettingsParams {
+                session_id: session_id.clone(),
+                patch,
+            })
+            .await?;
+    }
+    if options.verify {
+        service
+            .start_session(SessionParams {
+                session_id: session_id.clone(),
+            })
+            .await?;
+        wait_for_preview(service, &session_id).await?;
+    }
+
+    let mut commands = Vec::new();
+    let mut diffs = Vec::new();
+    let mut applied = Vec::new();
+    let mut exit_code = EXIT_READY;
+    for instruction in &options.instructions {
+        let started = std::time::Instant::now();
+        let submitted = service
+            .submit_command(SubmitCommandParams {
+                session_id: session_id.clone(),
+                instruction: instruction.clone(),
+                idempotency_key: None,
+                target: None,
+            })
+            .await?;
+        let command_id = submitted.command_id;
+        follow(service, &session_id, &command_id, instruction).await?;
+        let command = service
+            .get_command(CommandParams {
+                session_id: session_id.clone(),
+                command_id: command_id.clone(),
+            })
+            .await?;
+        let mut entry = json!({
+            "commandId": command.command_id,
+            "instruction": command.instruction,
+            "status": command.status,
+            "patchId": command.patch_id,
+            "files": [],
+            "diff": null,
+            "reason": command.proposals.last().map(|p| p.reason.clone()),
+            "confidence": command.proposals.last().map(|p| p.confidence),
+            "driftBefore": command.drift_before,
+            "driftAfter": command.drift_after,
+            "attempts": command.attempts,
+            "usage": command.usage,
+            "errorSummary": command.error_summary,
+            "timings": command.timings,
+            "elapsedMs": started.elapsed().as_millis() as u64,
+        });
+        if let Some(patch_id) = &command.patch_id {
+            let patch = service
+                .get_patch(PatchParams {
+                    session_id: session_id.clone(),
+                    patch_id: patch_id.clone(),
+                })
+                .await?;
+            entry["files"] = json!(patch
+                .files
+                .iter()
+                .map(|f| f.path.clone())
+                .collect::<Vec<_>>());
+            entry["diff"] = json!(patch.unified_diff);
+            diffs.push(patch.unified_diff);
+            applied.push(patch_id.clone());
+        }
+        commands.push(entry);
+        if command.status != CommandStatus::Ready {
+            exit_code = EXIT_FAILED;
+            break;
+        }
+    }
+
+    let diff = diffs.concat();
+    if let Some(out) = &options.out {
+        std::fs::write(out, &diff).map_err(|e| {
+            ServiceError::invalid(
+                "out",
+                out.to_string_lossy().as_ref(),
+                format!("cannot write {}: {e}", out.display()),
+            )
+        })?;
+    }
+    let keep = options.keep_changes || matches!(options.site, Site::Zip(_));
+    if !keep {
+        if let Some(first) = applied.first() {
+            service
+                .rollback(RollbackParams {
+                    session_id: session_id.clone(),
+                    patch_id: Some(first.clone()),
+                })
+                .await?;
+            progress("devflow: changes rolled back (use --keep-changes to keep them)");
+        }
+    }
+    let workspace = match &options.site {
+        Site::Dir(path) => path.to_string_lossy().into_owned(),
+        Site::Zip(_) => service
+            .config()
+            .workspaces_dir()
+            .join(&session_id)
+            .to_string_lossy()
+            .into_owned(),
+    };
+    let session = service
+        .get_session(SessionParams {
+            session_id: session_id.clone(),
+        })
+        .await?;
+    let report = json!({
+        "status": if exit_code == EXIT_READY { "READY" } else { "FAILED" },
+        "sessionId": session_id,
+        "workspace": workspace,
+        "keptChanges": keep,
+        "commands": commands,
+        "diff": diff,
+        "lastErrorSummary": session.last_error_summary,
+    });
+    Ok(RunOutcome { exit_code, report })
+}
+
+async fn wait_for_preview(service: &Service, session_id: &str) -> Result<(), ServiceError> {
+    for _ in 0..600 {
+        let session = service
+            .get_session(SessionParams {
+                session_id: session_id.to_string(),
+            })
+            .await?;
+        match session.status {
+            SessionStatus::Running => {
+                progress(&format!(
+                    "devflow: preview at {}",
+                    session.preview_url.unwrap_or_default()
+                ));
+                return Ok(());
+            }
+            SessionStatus::Error => {
+                return Err(ServiceError::internal(
+                    session
+                        .last_error_summary
+                        .unwrap_or_else(|| "the preview failed".into()),
+                ))
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    Err(ServiceError::internal(
+        "the preview did not start within 60 s",
+    ))
+}
+
+/// Prints the command's progress until it is READY or FAILED.
+async fn follow(
+    service: &Service,
+    session_id: &str,
+    command_id: &str,
+    instruction: &str,
+) -> Result<(), ServiceError> {
+    let (_, mut events) = service
+        .subscribe(SubscribeParams {
+            session_id: session_id.to_string(),
+            after_seq: Some(0),
+        })
+        .await?;
+    let short: String = instruction.chars().take(60).collect();
+    while let Some(event) = events.next().await {
+        if event.command_id.as_deref() != Some(command_id) {
+            continue;
+        }
+        match &event.body {
+            EventBody::CommandStatus {
+                status,
+                error_summary,
+            } => {
+                let line = match error_summary {
+                    Some(summary) => format!("{short}: {} — {summary}", status.as_str()),
+                    None => format!("{short}: {}", status.as_str()),
+                };
+                progress(&line);
+                if status.is_final() {
+                    return Ok(());
+                }
+            }
+            EventBody::PatchFailed {
+                summary,
+                will_retry: true,
+                ..
+            } => progress(&format!(
+                "{short}: first proposal failed ({summary}); asking once more"
+            )),
+            _ => {}
+        }
+    }
+    Err(ServiceError::internal(
+        "the event stream ended before the command finished",
+    ))
+}
