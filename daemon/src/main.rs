@@ -174,6 +174,7 @@ async fn serve(
         open_site(&daemon.service, &site, &base_url, &token).await?;
     }
     axum::serve(listener, http::router(state))
+        .tcp_nodelay(true)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("the HTTP server failed")?;

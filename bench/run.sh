@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds the release `devflow` and `devflow-bench` binaries and runs the benchmarks, each
+# side by side with its anchor; prints a markdown table (see BENCHMARKS.md).
+#   bench/run.sh                      both benchmarks (about a minute)
+#   bench/run.sh latency --via sse    one of them, with its own flags (`--help` lists them)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/env.sh # CARGO_TARGET_DIR from the environment, else $HOME/.cache/devflow/target
+
+# 1000 WebSocket clients: a descriptor each here and in the daemon, plus the anchor's side.
+need=4096
+soft=$(ulimit -n)
+if [ "$soft" != unlimited ] && [ "$soft" -lt "$need" ]; then
+  hard=$(ulimit -Hn)
+  if [ "$hard" != unlimited ] && [ "$hard" -lt "$need" ]; then
+    echo "bench/run.sh: the open-file hard limit is $hard; the fan-out benchmark needs $need" >&2
+    exit 3
+  fi
+  ulimit -n "$need"
+fi
+
+cargo build --release --quiet -p devflow-daemon -p devflow-bench
+
+bin="$CARGO_TARGET_DIR/release/devflow"
+echo "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "build:   release, $(rustc --version), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ' + uncommitted changes')"
+echo "binary:  $bin"
+echo "files:   ulimit -n $(ulimit -n)"
+echo
+"$CARGO_TARGET_DIR/release/devflow-bench" --bin "$bin" "$@"
