@@ -173,8 +173,11 @@ async fn serve(
     if let Some(site) = site {
         open_site(&daemon.service, &site, &base_url, &token).await?;
     }
+    // Events are small writes; without TCP_NODELAY a burst could wait on Nagle's algorithm.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, http::router(state))
-        .tcp_nodelay(true)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("the HTTP server failed")?;
