@@ -25,6 +25,9 @@ use crate::{
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The embedded [`Store`]: one SQLite file, WAL journal.
+/// How often the WAL is copied into the database file (see `checkpoint_in_background`).
+const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
 }
@@ -65,7 +68,38 @@ impl SqliteStore {
                  put the state dir on a local file system"
             )));
         }
-        Self::configure(conn, &location)
+        let store = Self::configure(conn, &location)?;
+        store.checkpoint_in_background(path)?;
+        Ok(store)
+    }
+
+    /// SQLite's automatic checkpoint runs inside whichever commit crosses the WAL size, and
+    /// fsyncs there, with our one connection's lock held: every ~45 commands an event append
+    /// waited 3–10 ms (BENCHMARKS.md). Instead a second connection checkpoints passively,
+    /// once a second, on its own thread; it never blocks a writer. It ends with the store.
+    fn checkpoint_in_background(&self, path: &Path) -> Result<(), StoreError> {
+        self.conn
+            .lock()
+            .map_err(|_| StoreError::Database("the database connection is poisoned".into()))?
+            .pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = Connection::open(path)?;
+        checkpointer.busy_timeout(BUSY_TIMEOUT)?;
+        let alive = Arc::downgrade(&self.conn);
+        std::thread::Builder::new()
+            .name("devflow-checkpoint".into())
+            .spawn(move || {
+                while alive.strong_count() > 0 {
+                    std::thread::sleep(CHECKPOINT_INTERVAL);
+                    // A failed passive checkpoint is retried on the next tick; the WAL keeps
+                    // every commit meanwhile.
+                    let _ =
+                        checkpointer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                }
+            })
+            .map_err(|e| {
+                StoreError::Database(format!("cannot start the checkpoint thread: {e}"))
+            })?;
+        Ok(())
     }
 
     /// A private database that lives as long as the store; for tests.

@@ -59,6 +59,8 @@ pub fn command(session_id: &str, command_id: &str, key: Option<&str>) -> Command
         error_summary: None,
         cancelled: false,
         usage: None,
+        drift_before: None,
+        drift_after: None,
         timings: CommandTimings {
             queued_at: 1_700_000_000_000,
             started_at: None,
