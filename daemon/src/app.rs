@@ -21,6 +21,7 @@ pub struct Daemon {
     pub service: Service,
     _lock: std::fs::File,
     _sweeper: tokio::task::JoinHandle<()>,
+    _preview_events: tokio::task::JoinHandle<()>,
 }
 
 /// Logs go to stderr (stdout belongs to the LSP transport) and to per-session log files.
@@ -70,24 +71,34 @@ pub async fn open(config: Config) -> anyhow::Result<Daemon> {
     })?;
     let store = SqliteStore::open(&config.db_path())
         .with_context(|| format!("cannot open {}", config.db_path().display()))?;
+    // Console errors, dev-server crashes and hand edits the previews notice by themselves.
+    let (preview_events_tx, preview_events) = tokio::sync::mpsc::channel(1024);
+    let budget = crate::proposers::context_budget()?;
     let parts = Parts {
         proposers: Proposers {
             default: default_proposer()?,
-            ..Proposers::default()
+            builtin: Some(Arc::new(crate::builtin_proposer::BuiltinProposer)),
+            bedrock: crate::proposers::bedrock_from_env(&config.state_dir, budget)?,
+            openai: crate::proposers::openai_from_env(&config.state_dir, budget)?,
         },
         patch_engine: Arc::new(crate::engine::WorkspacePatchEngine),
         ingest: Arc::new(crate::engine::ZipIngest),
-        preview: Arc::new(crate::preview::StaticPreview::default()),
+        preview: Arc::new(crate::preview::SessionPreviews::new(
+            crate::preview::PreviewSettings::default(),
+            preview_events_tx,
+        )),
     };
     let interval = config.sweep_interval;
     let service = Service::open(config, Arc::new(store), parts, Arc::new(Metrics::default()))
         .await
         .map_err(|e| anyhow::anyhow!("cannot recover the daemon's state: {e}"))?;
     let sweeper = crate::sweeper::spawn(service.clone(), interval);
+    let preview_events = crate::preview::forward_events(service.clone(), preview_events);
     Ok(Daemon {
         service,
         _lock: lock,
         _sweeper: sweeper,
+        _preview_events: preview_events,
     })
 }
 

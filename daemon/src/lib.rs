@@ -4,7 +4,9 @@
 //! them.
 
 pub mod app;
+pub mod apply;
 pub mod auth;
+pub mod builtin_proposer;
 pub mod config;
 pub mod engine;
 pub mod error;
@@ -14,6 +16,7 @@ pub mod logs;
 pub mod metrics;
 pub mod parts;
 pub mod preview;
+pub mod proposers;
 pub mod rpc;
 pub mod service;
 pub mod sweeper;

@@ -37,6 +37,10 @@ enum Command {
         /// A site folder or zip to open as a session right away; its preview URL is printed.
         site: Option<PathBuf>,
     },
+    /// The preview proxy on its own (like browser-sync's proxy mode): injects the reload
+    /// client into a dev server's pages (`--upstream`) or serves a folder, and reloads or
+    /// hot-swaps stylesheets when files in `--watch` change.
+    Proxy(devflow_daemon::preview::standalone::ProxyArgs),
     /// Speak LSP-style JSON-RPC over stdio (spawned by the editor extension).
     Lsp {
         #[arg(long)]
@@ -45,6 +49,10 @@ enum Command {
     /// Apply design instructions to a site without a UI (CI, scripts). Exit code 0 READY,
     /// 1 FAILED, 2 bad input, 3 environment problem.
     Run(RunArgs),
+    /// Apply a unified diff to a folder like `git apply`, with devflow's fuzzy matching and a
+    /// per-hunk report. Exit code 0 applied, 1 a hunk does not fit (nothing written), 2 bad
+    /// input, 3 environment problem.
+    Apply(devflow_daemon::apply::ApplyArgs),
 }
 
 #[derive(clap::Args)]
@@ -86,6 +94,12 @@ struct RunArgs {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if let Command::Proxy(args) = cli.command {
+        return devflow_daemon::preview::standalone::main(args);
+    }
+    if let Command::Apply(args) = cli.command {
+        return std::process::ExitCode::from(devflow_daemon::apply::run(args));
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -117,6 +131,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             token,
             site,
         } => serve(port, bind, app::state_dir(state_dir), token, site).await,
+        Command::Proxy(args) => devflow_daemon::preview::standalone::run(args).await,
         Command::Lsp { state_dir } => {
             let state_dir = app::state_dir(state_dir);
             app::init_logging(&state_dir);
@@ -130,6 +145,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 code == std::process::ExitCode::SUCCESS,
                 "devflow run failed"
             );
+            Ok(())
+        }
+        Command::Apply(args) => {
+            let code = devflow_daemon::apply::run(args);
+            anyhow::ensure!(code == 0, "devflow apply failed");
             Ok(())
         }
     }

@@ -41,6 +41,10 @@ pub enum ProposerError {
     NotConfigured(String),
     #[error("{0}")]
     Failed(String),
+    /// The model answered, but not with a usable proposal (not JSON, not schema-valid, cut
+    /// off). The pipeline spends its one re-inference on it, with this reason.
+    #[error("{0}")]
+    Unusable(String),
 }
 
 #[async_trait]
@@ -81,7 +85,13 @@ impl Proposers {
 /// shared files); the full chain is resolved by the bedrock proposer itself.
 pub fn aws_credentials_configured() -> bool {
     let env = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
-    if env("AWS_ACCESS_KEY_ID") || env("AWS_PROFILE") || env("AWS_WEB_IDENTITY_TOKEN_FILE") {
+    // The ECS container endpoint is how a task role (seed 001's Fargate) hands out keys.
+    if env("AWS_ACCESS_KEY_ID")
+        || env("AWS_PROFILE")
+        || env("AWS_WEB_IDENTITY_TOKEN_FILE")
+        || env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        || env("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+    {
         return true;
     }
     let shared = std::env::var_os("AWS_SHARED_CREDENTIALS_FILE")
@@ -152,6 +162,15 @@ pub trait PreviewRuntime: Send + Sync {
     async fn verify(&self, session_id: &str) -> Result<(), String>;
     /// Tells the preview which files changed (reload or CSS swap).
     async fn files_changed(&self, session_id: &str, files: &[String]);
+    /// Devflow itself is about to write these files (a patch, a rollback): the watcher
+    /// leaves them to the caller, whose PREVIEW_UPDATED carries the patch id. Ends with the
+    /// matching `files_changed`.
+    async fn files_writing(&self, _session_id: &str, _files: &[String]) {}
+    /// What went wrong in the page lately (console errors, uncaught exceptions, dev-server
+    /// crashes and error output), oldest first, for the proposer's context.
+    async fn recent_errors(&self, _session_id: &str) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// The shipped stand-in for parts not built into this daemon: every call says so.

@@ -266,7 +266,7 @@ async fn subscribe_replies_first_then_streams_the_command_events_in_seq_order() 
     let submitted = editor
         .call(
             "command/submit",
-            json!({"sessionId": session_id, "instruction": "make the heading blue"}),
+            json!({"sessionId": session_id, "instruction": "make the heading feel magical"}),
         )
         .await;
     assert_eq!(submitted["status"], "QUEUED");
@@ -307,7 +307,7 @@ async fn subscribe_replies_first_then_streams_the_command_events_in_seq_order() 
     let summary = failed["data"]["errorSummary"]
         .as_str()
         .expect("errorSummary");
-    assert!(summary.contains("no builtin proposer"), "{summary}");
+    assert!(summary.contains("could not act on"), "{summary}");
 
     assert_eq!(editor.shut_down().await.code(), Some(0));
 }
@@ -331,7 +331,7 @@ async fn unsubscribe_stops_the_events_of_that_session() {
     let submitted = editor
         .call(
             "command/submit",
-            json!({"sessionId": session_id, "instruction": "make the heading blue"}),
+            json!({"sessionId": session_id, "instruction": "make the heading feel magical"}),
         )
         .await;
     let command = json!({"sessionId": session_id, "commandId": submitted["commandId"]});

@@ -74,7 +74,17 @@ pub fn restore(workspace: &Path, files: &[PlannedFile], force: bool) -> Result<(
         })
         .collect();
     let check = if force { Check::None } else { Check::Apply };
-    write_all(workspace, &writes, check, &|_| Ok(()))
+    write_all(workspace, &writes, check, &|_| Ok(()))?;
+    // A process killed inside `commit` (crash recovery is why this runs) can have left the
+    // temp file it was about to rename; the folder is as it was only once that is gone too.
+    if let Ok(root) = fs::canonicalize(workspace) {
+        for file in files {
+            if let Ok(target) = resolve(&root, &file.path) {
+                remove_stale_temp_files(&target);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads one workspace file for [`crate::plan`]'s `read`: `Ok(None)` when it does not
@@ -272,7 +282,8 @@ fn put(path: &Path, content: Option<&[u8]>, created_dirs: &mut Vec<PathBuf>) -> 
         .unwrap_or_default();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let temp = dir.join(format!(
-        ".{name}.devflow-{}-{}.tmp",
+        "{}{}-{}.tmp",
+        temp_prefix(&name),
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
@@ -295,6 +306,34 @@ fn put(path: &Path, content: Option<&[u8]>, created_dirs: &mut Vec<PathBuf>) -> 
         return Err(e);
     }
     sync_dir(dir)
+}
+
+/// How the temp files `put` writes `name` through start: `.{name}.devflow-{pid}-{n}.tmp`.
+fn temp_prefix(name: &str) -> String {
+    format!(".{name}.devflow-")
+}
+
+/// Removes temp files another process's `put` left beside `path` (best effort: a file that
+/// cannot be removed is left, never anything else). This process's own are in use.
+fn remove_stale_temp_files(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let prefix = temp_prefix(&name.to_string_lossy());
+    let own = format!("{prefix}{}-", std::process::id());
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let entry_name = entry.file_name();
+        let entry_name = entry_name.to_string_lossy();
+        if entry_name.starts_with(&prefix)
+            && entry_name.ends_with(".tmp")
+            && !entry_name.starts_with(&own)
+        {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Creates `dir` and its missing parents, recording the ones it made.
@@ -589,6 +628,22 @@ mod tests {
         );
         let err = read_workspace_file(ws.path(), "link.css").unwrap_err();
         assert!(matches!(err, CommitError::OutsideWorkspace { .. }), "{err}");
+    }
+
+    #[test]
+    fn restore_removes_the_temp_file_a_killed_commit_left_behind() {
+        let ws = workspace(&[("css/a.css", "a\n"), ("css/b.css", "b\n")]);
+        let before = snapshot(ws.path());
+        // What a commit killed between writing its temp file and renaming it leaves.
+        fs::write(ws.path().join("css/.a.css.devflow-999999-0.tmp"), "A\n").unwrap();
+        // Another file's temp is not this restore's business.
+        fs::write(ws.path().join("css/.c.css.devflow-999999-1.tmp"), "C\n").unwrap();
+        let files = [planned("css/a.css", Some("a\n"), Some("A\n"))];
+        restore(ws.path(), &files, true).expect("restore");
+        let mut expected = before;
+        expected.push(("css/.c.css.devflow-999999-1.tmp".into(), b"C\n".to_vec()));
+        expected.sort();
+        assert_eq!(snapshot(ws.path()), expected);
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! indentation → dropping unmatched context lines at the hunk's edges. The invariant: a
 //! hunk is placed only where exactly one region fits (the stated line breaks ties only for
 //! exact matches); otherwise it fails with every candidate, or the closest region and why.
+//! A hunk whose result is in the file while its old side is not fails as already applied,
+//! before any fuzzy stage could apply it a second time.
 
 use devflow_protocol::HunkResult;
 use thiserror::Error;
@@ -23,6 +25,10 @@ pub enum HunkProblem {
     BeyondEnd { line: u32, file_lines: u32 },
     #[error("overlaps hunk {other}, which changes lines {start}-{end}")]
     Overlaps { other: u32, start: u32, end: u32 },
+    /// What the hunk would leave is already in the file (1-based first line) and what it
+    /// expects is not: it was applied before.
+    #[error("is already applied: what it adds is at line {line} and what it replaces is not in the file; nothing to do")]
+    AlreadyApplied { line: u32 },
 }
 
 /// The region of the file that came closest to a hunk that matched nowhere.
@@ -87,6 +93,9 @@ pub(crate) struct Placement {
 pub(crate) struct HunkShape<'a> {
     /// Context and removed lines, in order.
     pub old: Vec<&'a str>,
+    /// Context and added lines, in order; empty when the hunk adds nothing (only an
+    /// addition can be told apart from its own result).
+    pub new: Vec<&'a str>,
     /// Leading and trailing context lines.
     pub front: usize,
     pub back: usize,
@@ -157,6 +166,12 @@ pub(crate) fn place(
             return Err(ambiguous(many.iter().map(|(p, _)| *p)));
         }
     }
+    // The old side is nowhere exactly. If the result is there, the hunk was applied before:
+    // the stages below would otherwise find the old side without the context line next to
+    // the addition and add the lines a second time (GNU patch: "previously applied").
+    if let Some(line) = already_applied(file, &hunk.new) {
+        return Err(HunkProblem::AlreadyApplied { line });
+    }
 
     for (compare, kind) in [
         (Compare::TrailingWhitespace, "whitespace"),
@@ -183,6 +198,8 @@ pub(crate) fn place(
                 continue;
             }
             let sub = &old[front..old.len() - back];
+            // Edge context lines are shared by both sides, so this is the same trim of `new`.
+            let sub_new = hunk.new.get(front..hunk.new.len().saturating_sub(back));
             for compare in [
                 Compare::Exact,
                 Compare::TrailingWhitespace,
@@ -190,13 +207,18 @@ pub(crate) fn place(
             ] {
                 match find_all(file, sub, compare).as_slice() {
                     [] => continue,
-                    [(start, shift)] => unique.push(Placement {
-                        start: *start,
-                        trim_front: front,
-                        trim_back: back,
-                        shift: shift.clone(),
-                        result: fuzzy("edge context"),
-                    }),
+                    [(start, shift)] => {
+                        if let Some(line) = sub_new.and_then(|new| already_applied(file, new)) {
+                            return Err(HunkProblem::AlreadyApplied { line });
+                        }
+                        unique.push(Placement {
+                            start: *start,
+                            trim_front: front,
+                            trim_back: back,
+                            shift: shift.clone(),
+                            result: fuzzy("edge context"),
+                        });
+                    }
                     many => {
                         ambiguous_at.get_or_insert_with(|| many.iter().map(|(p, _)| *p).collect());
                     }
@@ -227,6 +249,26 @@ pub(crate) fn place(
     Err(HunkProblem::NotFound {
         closest: closest(file, old, hunk.stated),
     })
+}
+
+/// The 1-based first line where `new` (a hunk's result) is in the file, compared as the
+/// cascade compares; `None` for an empty `new` (a hunk that adds nothing).
+fn already_applied(file: &[&str], new: &[&str]) -> Option<u32> {
+    if new.is_empty() {
+        return None;
+    }
+    [
+        Compare::Exact,
+        Compare::TrailingWhitespace,
+        Compare::Indentation,
+    ]
+    .into_iter()
+    .find_map(|compare| {
+        find_all(file, new, compare)
+            .first()
+            .map(|(start, _)| *start)
+    })
+    .map(|start| to_u32(start + 1))
 }
 
 fn fuzzy(kind: &str) -> HunkResult {
@@ -402,6 +444,7 @@ mod tests {
     ) -> HunkShape<'a> {
         HunkShape {
             old: old.to_vec(),
+            new: Vec::new(),
             front,
             back,
             stated,
@@ -543,6 +586,21 @@ mod tests {
             }
         );
         assert_eq!((p.start, p.trim_front, p.trim_back), (3, 0, 1));
+    }
+
+    #[test]
+    fn refuses_a_hunk_whose_result_is_already_in_the_file() {
+        // `.b` already holds the added line; without `}` the old side would match again.
+        let file = [".a {", "}", ".b {", "  color: green;", "  border: 0;", "}"];
+        let mut hunk = shape(&[".b {", "  color: green;", "}"], 2, 1, Some(2));
+        hunk.new = vec![".b {", "  color: green;", "  border: 0;", "}"];
+        assert_eq!(
+            place(&file, &hunk, 0),
+            Err(HunkProblem::AlreadyApplied { line: 3 })
+        );
+        // A hunk that only removes lines is never taken for its own result.
+        let removal = shape(&[".b {", "  color: green;", "}"], 1, 1, Some(2));
+        assert!(place(&file, &removal, 0).is_ok());
     }
 
     #[test]

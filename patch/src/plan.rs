@@ -609,8 +609,15 @@ fn shape_of(hunk: &Hunk) -> HunkShape<'_> {
             s.saturating_sub(1)
         }
     });
+    let adds = hunk.lines.iter().any(|l| matches!(l, HunkLine::Add(_)));
+    let new = if adds {
+        hunk.new_lines().into_iter().map(without_bom).collect()
+    } else {
+        Vec::new()
+    };
     HunkShape {
         old,
+        new,
         front,
         back,
         stated,

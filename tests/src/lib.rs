@@ -1,9 +1,11 @@
 //! Test harness for black-box tests: starts the real `devflow` binary on a temp state dir and
 //! talks to it over each transport (REST + SSE, JSON-RPC over WebSocket, LSP over stdio)
-//! through one [`Client`] interface, so a scenario can run unchanged on all three.
+//! through one [`Client`] interface, so a scenario can run unchanged on all three; fake model
+//! servers ([`fake_models`]) that speak Bedrock Converse and OpenAI chat on 127.0.0.1.
 
 pub mod client;
 pub mod daemon;
+pub mod fake_models;
 pub mod fixtures;
 
 pub use client::{Client, LspClient, RestClient, WsClient};

@@ -122,7 +122,7 @@ async fn resubmitting_with_the_same_idempotency_key_runs_the_command_once() {
             .post(&url)
             .bearer_auth(TOKEN)
             .header("Idempotency-Key", "key-1")
-            .json(&json!({"instruction": "make it blue"}))
+            .json(&json!({"instruction": "make it feel magical"}))
             .send()
             .await
             .unwrap();
@@ -138,7 +138,7 @@ async fn resubmitting_with_the_same_idempotency_key_runs_the_command_once() {
     // WebSocket: the idempotencyKey param, same session, same key → the same command again.
     let mut ws = WsClient::connect(&daemon).await;
     let again = ws
-        .call("command/submit", json!({"sessionId": session_id, "instruction": "make it blue", "idempotencyKey": "key-1"}))
+        .call("command/submit", json!({"sessionId": session_id, "instruction": "make it feel magical", "idempotencyKey": "key-1"}))
         .await
         .unwrap();
     assert_eq!(again["commandId"], json!(ids[0]));
@@ -159,7 +159,9 @@ async fn resubmitting_with_the_same_idempotency_key_runs_the_command_once() {
         if event["type"] == "COMMAND_STATUS" && event["data"]["status"] == "QUEUED" {
             queued += 1;
         }
-        if event["type"] == "COMMAND_STATUS" && event["data"]["status"] == "FAILED" {
+        if event["type"] == "COMMAND_STATUS"
+            && (event["data"]["status"] == "FAILED" || event["data"]["status"] == "READY")
+        {
             break;
         }
     }

@@ -166,7 +166,7 @@ async fn scenario(client: &mut dyn Client, site: &Path) -> Transcript {
     let submitted = client
         .call(
             "command/submit",
-            json!({"sessionId": sid, "instruction": "make the sidebar shorter"}),
+            json!({"sessionId": sid, "instruction": "make the sidebar magical"}),
         )
         .await
         .expect("submit");
@@ -184,7 +184,10 @@ async fn scenario(client: &mut dyn Client, site: &Path) -> Transcript {
     );
     assert!(run.iter().all(|e| e["commandId"] == submitted["commandId"]));
     let summary = run[3]["data"]["errorSummary"].as_str().unwrap();
-    assert!(summary.contains("no builtin proposer"), "{summary}");
+    assert!(
+        summary.contains("could not act on"),
+        "the builtin proposer says what it did not understand: {summary}"
+    );
 
     // A person's own diff: applied, previewed, READY.
     let applied = client
@@ -226,7 +229,7 @@ async fn scenario(client: &mut dyn Client, site: &Path) -> Transcript {
     assert!(session["lastErrorSummary"]
         .as_str()
         .unwrap()
-        .contains("no builtin proposer"));
+        .contains("could not act on"));
     assert_eq!(session["history"].as_array().unwrap().len(), 2);
 
     let patch = client
@@ -260,7 +263,7 @@ async fn scenario(client: &mut dyn Client, site: &Path) -> Transcript {
         .await
         .expect("history 2");
     t.record("history2", &page2);
-    assert_eq!(page2["items"][0]["prompt"], "make the sidebar shorter");
+    assert_eq!(page2["items"][0]["prompt"], "make the sidebar magical");
     assert_eq!(page2["nextCursor"], Value::Null);
 
     // Paused: a command waits in the queue until resume.
@@ -292,30 +295,62 @@ async fn scenario(client: &mut dyn Client, site: &Path) -> Transcript {
         .await
         .expect("resume");
     assert_eq!(resumed["paused"], false);
-    let run = events_until(client, &mut t, |e| is_status(e, "FAILED")).await;
-    assert_eq!(types(&run)[0], "SESSION_PAUSED");
+    // The builtin proposer understands this one: a real proposal, applied.
+    let run = events_until(client, &mut t, |e| {
+        is_status(e, "READY") || is_status(e, "FAILED")
+    })
+    .await;
     assert_eq!(
-        run[1..]
-            .iter()
-            .filter(|e| e["type"] == "INFERENCE_STARTED")
-            .count(),
-        1
+        types(&run),
+        [
+            "SESSION_PAUSED",
+            "COMMAND_STATUS ANALYZING",
+            "INFERENCE_STARTED",
+            "INFERENCE_COMPLETED",
+            "COMMAND_STATUS PATCHING",
+            "PATCH_APPLY_STARTED",
+            "PATCH_APPLY_COMPLETED",
+            "PREVIEW_UPDATED",
+            "COMMAND_STATUS READY"
+        ]
+    );
+    assert_eq!(run[3]["data"]["filesToEdit"], json!(["css/styles.css"]));
+    let corners_patch = run[6]["data"]["patchId"].as_str().unwrap().to_string();
+    let rounded = std::fs::read_to_string(&styles).unwrap();
+    assert!(
+        rounded.contains("min-height: 90vh;"),
+        "the earlier patch is still there"
+    );
+    assert!(
+        !rounded.contains("--bs-btn-border-radius: 0.375rem;"),
+        "the button corners changed"
     );
 
-    // Rollback restores the file byte for byte.
+    // Rolling back the first patch also rolls back the one after it, newest first, and
+    // restores the file byte for byte.
     let rolled = client
-        .call("session/rollback", json!({"sessionId": sid}))
+        .call(
+            "session/rollback",
+            json!({"sessionId": sid, "patchId": patch_id}),
+        )
         .await
         .expect("rollback");
     t.record("rollback", &rolled);
-    assert_eq!(rolled["rolledBack"], json!([patch_id]));
+    assert_eq!(rolled["rolledBack"], json!([corners_patch, patch_id]));
     assert_eq!(
         std::fs::read(&styles).unwrap(),
         original,
         "rollback restores the exact bytes"
     );
     let run = events_until(client, &mut t, |e| e["type"] == "PREVIEW_UPDATED").await;
-    assert_eq!(types(&run), ["ROLLBACK_COMPLETED", "PREVIEW_UPDATED"]);
+    assert_eq!(
+        types(&run),
+        [
+            "ROLLBACK_COMPLETED",
+            "ROLLBACK_COMPLETED",
+            "PREVIEW_UPDATED"
+        ]
+    );
     let session = client
         .call("session/get", json!({"sessionId": sid}))
         .await
@@ -366,7 +401,7 @@ async fn one_scenario_gives_identical_results_over_rest_websocket_and_lsp() {
 
     assert_eq!(
         rest_transcript.seqs.len(),
-        22,
+        28,
         "the scenario saw every event: {:#?}",
         rest_transcript.lines
     );

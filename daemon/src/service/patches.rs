@@ -72,6 +72,12 @@ impl Service {
                 });
             }
         }
+        let paths: Vec<String> = expected.keys().cloned().collect();
+        self.inner
+            .parts
+            .preview
+            .files_writing(&session.session_id, &paths)
+            .await;
         let mut rolled_back = Vec::new();
         let mut files: Vec<String> = Vec::new();
         for mut record in chain {

@@ -75,7 +75,30 @@ impl Service {
                 .await?
             {
                 Ok(proposal) => proposal,
-                Err(summary) => return self.finish_failed(command, summary, false).await,
+                // The model answered, but not with a usable proposal: that is the failure the
+                // one re-inference is for, told why.
+                Err(AttemptFailure::Retryable(summary)) if attempt == 1 => {
+                    self.publish(
+                        &command.session_id,
+                        Some(&command.command_id),
+                        EventBody::PatchFailed {
+                            summary: summary.clone(),
+                            rolled_back: true,
+                            will_retry: true,
+                            logs_url: self.logs_url(&command.session_id),
+                        },
+                    )
+                    .await?;
+                    tracing::info!(%summary, "the first answer was unusable; asking once more");
+                    previous_failure = Some(summary);
+                    continue;
+                }
+                Err(AttemptFailure::Retryable(summary)) => {
+                    return self.finish_failed(command, summary, true).await
+                }
+                Err(AttemptFailure::Final(summary)) => {
+                    return self.finish_failed(command, summary, false).await
+                }
             };
             match self.attempt_patch(&mut command, &proposal, attempt).await? {
                 Ok(()) => return self.finish_ready(command).await,
@@ -102,14 +125,15 @@ impl Service {
         Ok(())
     }
 
-    /// ANALYZING: builds the request and asks the session's proposer. `Err` = a summary of
-    /// why no proposal came (no re-inference helps then).
+    /// ANALYZING: builds the request and asks the session's proposer. `Err` = why no
+    /// proposal came: `Retryable` when the model answered unusably (worth the re-inference),
+    /// `Final` when asking again cannot help (no proposer, no credentials, service down).
     async fn infer(
         &self,
         command: &mut Command,
         attempt: u32,
         previous_failure: Option<String>,
-    ) -> Result<std::result::Result<Proposal, String>> {
+    ) -> Result<std::result::Result<Proposal, AttemptFailure>> {
         self.set_status(command, CommandStatus::Analyzing).await?;
         let session = self.session(&command.session_id).await?;
         let (kind, proposer) = self.inner.parts.proposers.pick(session.settings.proposer);
@@ -125,7 +149,7 @@ impl Service {
         )
         .await?;
         let Some(proposer) = proposer else {
-            return Ok(Err(not_configured_message(kind)));
+            return Ok(Err(AttemptFailure::Final(not_configured_message(kind))));
         };
         let workspace = self.workspace(&session);
         let request = ProposalRequest {
@@ -137,17 +161,35 @@ impl Service {
             files: list_files(&workspace),
             tokens: self.reference_tokens(&session.session_id),
             workspace,
-            recent_errors: session.last_error_summary.clone().into_iter().collect(),
+            recent_errors: session
+                .last_error_summary
+                .clone()
+                .into_iter()
+                .chain(
+                    self.inner
+                        .parts
+                        .preview
+                        .recent_errors(&session.session_id)
+                        .await,
+                )
+                .collect(),
             previous_failure,
         };
         let answer = match proposer.propose(request).await {
             Ok(answer) => answer,
+            Err(ProposerError::Unusable(reason)) => {
+                tracing::warn!(%reason, proposer = kind.as_str(), "the proposer's answer was unusable");
+                return Ok(Err(AttemptFailure::Retryable(format!(
+                    "the {} proposer's answer was unusable: {reason}",
+                    kind.as_str()
+                ))));
+            }
             Err(ProposerError::NotConfigured(message) | ProposerError::Failed(message)) => {
                 tracing::warn!(%message, proposer = kind.as_str(), "proposer gave no proposal");
-                return Ok(Err(format!(
+                return Ok(Err(AttemptFailure::Final(format!(
                     "the {} proposer gave no proposal: {message}",
                     kind.as_str()
-                )));
+                ))));
             }
         };
         if let Some(usage) = answer.usage {
@@ -241,12 +283,25 @@ impl Service {
         let drift_before = self.drift_now(&session.session_id, &workspace).await;
         // Journal first: a stop between here and `Applied` is undone on the next start.
         self.store().put_patch(&record).await?;
+        // The watcher leaves these to the PREVIEW_UPDATED below, which carries the patch id.
+        self.inner
+            .parts
+            .preview
+            .files_writing(&command.session_id, &files)
+            .await;
         if let Err(error) = self
             .inner
             .parts
             .patch_engine
             .commit(&workspace, &record.files)
         {
+            // The engine undoes its own partial writes; should that undo have failed too, the
+            // journal still holds every pre-image.
+            let _ = self
+                .inner
+                .parts
+                .patch_engine
+                .restore(&workspace, &record.files, true);
             self.mark_rolled_back(&mut record).await?;
             return Ok(Err(AttemptFailure::Final(format!(
                 "could not write the files: {error}"
@@ -264,6 +319,11 @@ impl Service {
                 .files_changed(&command.session_id, &files)
                 .await;
             if let Err(error) = self.inner.parts.preview.verify(&command.session_id).await {
+                self.inner
+                    .parts
+                    .preview
+                    .files_writing(&command.session_id, &files)
+                    .await;
                 let restored =
                     self.inner
                         .parts

@@ -144,6 +144,8 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY));
     Router::new()
         .route("/healthz", get(healthz))
+        // The panel and its assets: before the token guard, behind their own Host check.
+        .merge(crate::transport::ui::routes(state.clone()))
         .merge(api)
         .with_state(state)
 }

@@ -1,7 +1,9 @@
 //! Thin transports over the service facade: they decode, call, encode. `http` serves REST +
 //! SSE and upgrades `/rpc` to `ws` (JSON-RPC over WebSocket) on one port behind the token,
-//! Origin and Host checks; `lsp` speaks LSP-style JSON-RPC over stdio for the editor.
+//! Origin and Host checks; `ui` serves the web panel at `/`; `lsp` speaks LSP-style JSON-RPC
+//! over stdio for the editor.
 
 pub mod http;
 pub mod lsp;
+pub mod ui;
 pub mod ws;

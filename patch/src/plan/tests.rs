@@ -281,6 +281,33 @@ fn applies_hunk_whose_edge_context_line_the_model_invented() {
 }
 
 #[test]
+fn refuses_to_apply_an_addition_a_second_time() {
+    // The first application leaves `.b { color: green; border: 0; }`; sent again, the old
+    // side without its `}` would still match, and `border: 0;` would be added twice.
+    let diff = "--- a/css/styles.css\n+++ b/css/styles.css\n@@ -4,3 +4,4 @@\n .b {\n   color: green;\n+  border: 0;\n }\n";
+    let once = styles().plan(diff, &["css/styles.css"]).expect("applies");
+    let applied = after(&once, "css/styles.css");
+    let files = Files::new(&[("css/styles.css", applied.as_bytes())]);
+    let failure = files.plan(diff, &["css/styles.css"]).unwrap_err();
+    check_failure(
+        &failure,
+        expect![[r#"
+            summary: hunk 1 of css/styles.css is already applied: what it adds is at line 4 and what it replaces is not in the file; nothing to do
+            css/styles.css hunk 1 line 4: failed: is already applied: what it adds is at line 4 and what it replaces is not in the file; nothing to do
+        "#]],
+    );
+
+    // Also when the model invented an edge context line, so neither side is there whole.
+    let invented = "--- a/css/styles.css\n+++ b/css/styles.css\n@@ -4,4 +4,5 @@\n .b {\n   color: green;\n+  border: 0;\n }\n /* end of .b */\n";
+    let failure = files.plan(invented, &["css/styles.css"]).unwrap_err();
+    assert!(
+        failure.summary.contains("is already applied"),
+        "{}",
+        failure.summary
+    );
+}
+
+#[test]
 fn applies_a_fenced_diff_with_prose_and_no_prefixes() {
     let diff = "Sure! Here is the patch:\n\n```diff\n--- css/styles.css\n+++ css/styles.css\n@@ -4,3 +4,3 @@\n .b {\n-  color: green;\n+  color: blue;\n }\n```\n\nThis turns `.b` blue.\n";
     let plan = styles().plan(diff, &["css/styles.css"]).expect("applies");

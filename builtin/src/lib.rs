@@ -1,0 +1,46 @@
+//! devflow-builtin: the offline proposer. Reads a design instruction in English or Japanese,
+//! resolves its words against the reference tokens and the site's selectors, and answers with
+//! the same [`Proposal`] the model proposers return (diff made with `similar`, reason in the
+//! instruction's language, confidence). Pure and deterministic: no IO, no clock; what it
+//! cannot read is answered with [`NotUnderstood`], never with a guess.
+
+mod answer;
+mod edits;
+mod intent;
+mod markup;
+mod plan;
+mod properties;
+mod selector;
+mod site;
+mod snap;
+mod stylesheet;
+mod subject;
+mod tokens;
+mod values;
+
+use devflow_protocol::{Proposal, ResolvedToken, Target};
+use devflow_reference::SourceFile;
+
+pub use answer::{NotUnderstood, NotUnderstoodKind};
+pub use intent::Lang;
+
+/// Everything the built-in proposer needs for one command.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DesignRequest {
+    /// The person's instruction, as typed.
+    pub instruction: String,
+    /// The element the person pointed at, which narrows the instruction to it.
+    pub target: Option<Target>,
+    /// The session prompt (style guidance); a colour it names is used when the instruction
+    /// refers to "the brand colour" and the reference has no colour tokens.
+    pub prompt: String,
+    /// The reference's resolved tokens; may be empty.
+    pub tokens: Vec<ResolvedToken>,
+    /// The site's text files (CSS, HTML, scripts), paths relative to the workspace with `/`.
+    pub files: Vec<SourceFile>,
+}
+
+/// Proposes a change of the site's CSS for the instruction, or says why it cannot.
+pub fn propose(request: &DesignRequest) -> Result<Proposal, NotUnderstood> {
+    plan::propose(request)
+}

@@ -1,0 +1,452 @@
+//! The model proposers in the daemon: one [`ModelProposer`] adapter turns a
+//! [`ProposalRequest`] into a model call through devflow-llm — it reads the files the context
+//! builder picks from the workspace and the session's reference screens from the state dir,
+//! builds the context, asks the model, and maps its errors onto [`ProposerError`] (an
+//! unusable answer is `Unusable`, which the pipeline's one re-inference is for).
+//!
+//! It remembers, per session, its last answer (so the re-inference can show the model the
+//! hunks that failed) and the files its recent proposals touched. Configuration comes from the
+//! environment ([`bedrock_from_env`], [`openai_from_env`]); nothing here is read at start-up
+//! beyond variables.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use devflow_llm::bedrock::{Bedrock, BedrockConfig};
+use devflow_llm::context::{self, ContextInput, PreviousAttempt, ScreenNote, SourceFile};
+use devflow_llm::openai::{OpenAi, OpenAiConfig};
+use devflow_llm::retry::CallPolicy;
+use devflow_llm::{ImageFormat, ImageInput, Model, ModelError, ModelRequest};
+use devflow_protocol::TokenUsage;
+
+use crate::parts::{ProposalRequest, Proposer, ProposerAnswer, ProposerError};
+
+/// Recent proposals whose files count as "recently edited" for ranking.
+const RECENT_PROPOSALS: usize = 5;
+/// HTML reference screens shown as text, at most.
+const MAX_HTML_SCREENS: usize = 2;
+/// All files read for one context, at most (bytes).
+const MAX_READ_TOTAL: u64 = 8 * 1024 * 1024;
+
+/// What the adapter remembers of a session.
+#[derive(Default)]
+struct Memory {
+    /// The diff of the last answer, or `None` when it was unusable.
+    last_diff: Option<String>,
+    /// Files of recent proposals, newest last.
+    recent: VecDeque<Vec<String>>,
+}
+
+/// A [`Proposer`] over any devflow-llm [`Model`].
+pub struct ModelProposer {
+    model: Arc<dyn Model>,
+    /// `<state dir>/references`: the sessions' uploaded references.
+    references_dir: PathBuf,
+    budget: usize,
+    memory: Mutex<HashMap<String, Memory>>,
+}
+
+impl ModelProposer {
+    pub fn new(model: Arc<dyn Model>, state_dir: &Path, budget: usize) -> ModelProposer {
+        ModelProposer {
+            model,
+            references_dir: state_dir.join("references"),
+            budget,
+            memory: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn remember(&self, session_id: &str, diff: Option<String>, files: Option<Vec<String>>) {
+        let Ok(mut memory) = self.memory.lock() else {
+            return;
+        };
+        let entry = memory.entry(session_id.to_string()).or_default();
+        entry.last_diff = diff;
+        if let Some(files) = files {
+            entry.recent.push_back(files);
+            while entry.recent.len() > RECENT_PROPOSALS {
+                entry.recent.pop_front();
+            }
+        }
+    }
+
+    /// (the previous diff, files recently proposed) for a session.
+    fn recall(&self, session_id: &str) -> (Option<String>, Vec<String>) {
+        let Ok(memory) = self.memory.lock() else {
+            return (None, Vec::new());
+        };
+        match memory.get(session_id) {
+            Some(entry) => {
+                let mut files: Vec<String> = Vec::new();
+                for proposal in entry.recent.iter().rev() {
+                    for file in proposal {
+                        if !files.contains(file) {
+                            files.push(file.clone());
+                        }
+                    }
+                }
+                (entry.last_diff.clone(), files)
+            }
+            None => (None, Vec::new()),
+        }
+    }
+}
+
+/// The inputs read from disk for one context.
+struct ReadInputs {
+    sources: Vec<SourceFile>,
+    screens: Vec<ScreenNote>,
+    images: Vec<ImageInput>,
+}
+
+/// Reads the files worth reading (in the context builder's order, within the byte caps) and
+/// the session's reference screens. Blocking: run it off the async threads.
+fn read_inputs(
+    request: &ProposalRequest,
+    reference_dir: &Path,
+    images_accepted: bool,
+) -> ReadInputs {
+    let mut sources = Vec::new();
+    let mut total = 0u64;
+    for path in context::reading_order(&request.files, &request.instruction, &request.recent_errors)
+    {
+        let full = request.workspace.join(&path);
+        // Never follow a link out of the workspace; skip what is too large to be source.
+        let Ok(meta) = std::fs::symlink_metadata(&full) else {
+            continue;
+        };
+        if !meta.is_file() || meta.len() > context::MAX_READ_BYTES {
+            continue;
+        }
+        if total + meta.len() > MAX_READ_TOTAL {
+            break;
+        }
+        let Ok(bytes) = std::fs::read(&full) else {
+            continue;
+        };
+        let Ok(text) = String::from_utf8(bytes) else {
+            continue;
+        };
+        total += meta.len();
+        sources.push(SourceFile { path, text });
+    }
+    let (screens, images) = read_screens(reference_dir, request, images_accepted);
+    ReadInputs {
+        sources,
+        screens,
+        images,
+    }
+}
+
+/// The session's reference screens: images for a model that takes them (the pointed-at
+/// page's screen first), HTML screens as text.
+fn read_screens(
+    reference_dir: &Path,
+    request: &ProposalRequest,
+    images_accepted: bool,
+) -> (Vec<ScreenNote>, Vec<ImageInput>) {
+    let Ok(bytes) = std::fs::read(reference_dir.join("reference.zip")) else {
+        return (Vec::new(), Vec::new());
+    };
+    let Ok(bundle) = devflow_reference::read_reference_zip(&bytes) else {
+        return (Vec::new(), Vec::new());
+    };
+    let page = request
+        .target
+        .as_ref()
+        .and_then(|t| t.page_url.as_deref())
+        .map(screen_name_of_url);
+    let mut screens = bundle.screens;
+    // The pointed-at page's screen first, then `home`, then by name.
+    screens.sort_by_key(|s| {
+        (
+            Some(&s.name) != page.as_ref(),
+            s.name != "home",
+            s.name.clone(),
+        )
+    });
+    let mut notes = Vec::new();
+    let mut images = Vec::new();
+    let mut html_shown = 0;
+    for screen in screens {
+        let format = ImageFormat::from_name_or_media_type(&screen.media_type);
+        let attached = images_accepted
+            && format.is_some()
+            && images.len() < devflow_llm::bedrock::MAX_IMAGES
+            && screen.bytes.len() <= devflow_llm::bedrock::MAX_IMAGE_BYTES;
+        let html = (screen.media_type == "text/html" && html_shown < MAX_HTML_SCREENS)
+            .then(|| String::from_utf8(screen.bytes.clone()).ok())
+            .flatten();
+        if html.is_some() {
+            html_shown += 1;
+        }
+        if let (true, Some(format)) = (attached, format) {
+            images.push(ImageInput {
+                name: screen.name.clone(),
+                format,
+                bytes: screen.bytes,
+            });
+        }
+        notes.push(ScreenNote {
+            name: screen.name,
+            media_type: screen.media_type,
+            attached,
+            html,
+        });
+    }
+    (notes, images)
+}
+
+/// `/` → `home`, `/about` → `about`, `/blog/post.html` → `blog/post`.
+fn screen_name_of_url(url: &str) -> String {
+    let path = url
+        .split_once("://")
+        .map(|(_, rest)| rest.find('/').map_or("/", |i| &rest[i..]))
+        .unwrap_or(url);
+    let path = path.split(['?', '#']).next().unwrap_or("/");
+    let trimmed = path.trim_matches('/');
+    let trimmed = trimmed
+        .strip_suffix(".html")
+        .or_else(|| trimmed.strip_suffix(".htm"))
+        .unwrap_or(trimmed);
+    let trimmed = trimmed.strip_suffix("/index").unwrap_or(trimmed);
+    if trimmed.is_empty() || trimmed == "index" {
+        "home".to_string()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+#[async_trait]
+impl Proposer for ModelProposer {
+    async fn propose(&self, request: ProposalRequest) -> Result<ProposerAnswer, ProposerError> {
+        let model_id = self
+            .model
+            .model_id(request.model.as_deref())
+            .map_err(|e| ProposerError::NotConfigured(e.to_string()))?;
+        let images_accepted = self.model.accepts_images(&model_id);
+        let reference_dir = self.references_dir.join(&request.session_id);
+        let inputs = {
+            let request = request.clone();
+            tokio::task::spawn_blocking(move || {
+                read_inputs(&request, &reference_dir, images_accepted)
+            })
+            .await
+            .map_err(|e| ProposerError::Failed(format!("reading the workspace failed: {e}")))?
+        };
+        let (last_diff, recent_files) = self.recall(&request.session_id);
+        let previous = request
+            .previous_failure
+            .as_ref()
+            .map(|failure| PreviousAttempt {
+                failure: failure.clone(),
+                unified_diff: last_diff,
+            });
+        let built = context::build(&ContextInput {
+            instruction: &request.instruction,
+            target: request.target.as_ref(),
+            files: &request.files,
+            sources: &inputs.sources,
+            tokens: &request.tokens,
+            recent_errors: &request.recent_errors,
+            recent_files: &recent_files,
+            screens: &inputs.screens,
+            previous: previous.as_ref(),
+            budget: self.budget,
+        });
+        tracing::info!(
+            proposer = self.model.kind(),
+            model = %model_id,
+            images = inputs.images.len(),
+            "asking the model; {}",
+            built.summary().trim_end()
+        );
+        let answer = self
+            .model
+            .propose(ModelRequest {
+                model: model_id,
+                system: devflow_llm::prompt::system_prompt(&request.prompt),
+                user: built.render(),
+                images: inputs.images,
+            })
+            .await;
+        match answer {
+            Ok(answer) => {
+                self.remember(
+                    &request.session_id,
+                    Some(answer.proposal.unified_diff.clone()),
+                    Some(answer.proposal.files_to_edit.clone()),
+                );
+                Ok(ProposerAnswer {
+                    proposal: answer.proposal,
+                    usage: answer.usage.map(|u| TokenUsage {
+                        input_tokens: u.input_tokens,
+                        output_tokens: u.output_tokens,
+                    }),
+                })
+            }
+            Err(error) => {
+                self.remember(&request.session_id, None, None);
+                Err(match &error {
+                    ModelError::Unusable { .. } => ProposerError::Unusable(error.to_string()),
+                    e if e.needs_configuration() => ProposerError::NotConfigured(e.to_string()),
+                    e => ProposerError::Failed(e.to_string()),
+                })
+            }
+        }
+    }
+}
+
+/// A variable's value, `None` when unset or empty.
+fn var(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+fn parse_var<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>> {
+    match var(name) {
+        None => Ok(None),
+        Some(text) => text
+            .parse()
+            .map(Some)
+            .map_err(|_| anyhow::anyhow!("{name}={text:?} is not a valid number")),
+    }
+}
+
+/// The context budget: `DEVFLOW_CONTEXT_TOKENS`, else the builder's default.
+pub fn context_budget() -> anyhow::Result<usize> {
+    let budget =
+        parse_var::<usize>("DEVFLOW_CONTEXT_TOKENS")?.unwrap_or(context::DEFAULT_BUDGET_TOKENS);
+    anyhow::ensure!(
+        budget >= 2_000,
+        "DEVFLOW_CONTEXT_TOKENS={budget} is too small to hold an instruction and a file; use 2000 or more"
+    );
+    Ok(budget)
+}
+
+/// The call policy with `DEVFLOW_<PREFIX>_TIMEOUT_SECS` as the deadline.
+fn policy_from_env(prefix: &str) -> anyhow::Result<CallPolicy> {
+    let mut policy = CallPolicy::default();
+    if let Some(secs) = parse_var::<u64>(&format!("DEVFLOW_{prefix}_TIMEOUT_SECS"))? {
+        anyhow::ensure!(secs > 0, "DEVFLOW_{prefix}_TIMEOUT_SECS must be at least 1");
+        policy.deadline = Duration::from_secs(secs);
+        policy.attempt_timeout = policy.attempt_timeout.min(policy.deadline);
+    }
+    Ok(policy)
+}
+
+/// The Bedrock proposer, when this daemon should have one: a `DEVFLOW_BEDROCK_*` setting or
+/// `DEVFLOW_PROPOSER=bedrock` asks for it, and so do AWS credentials the environment names
+/// (keys, a profile, web identity, the ECS container endpoint). On EC2 with only an instance
+/// role, set one of the first two.
+pub fn bedrock_from_env(
+    state_dir: &Path,
+    budget: usize,
+) -> anyhow::Result<Option<Arc<dyn Proposer>>> {
+    let configured = [
+        "DEVFLOW_BEDROCK_MODEL",
+        "DEVFLOW_BEDROCK_MAX_TOKENS",
+        "DEVFLOW_BEDROCK_REGION",
+        "DEVFLOW_BEDROCK_TIMEOUT_SECS",
+    ]
+    .iter()
+    .any(|name| var(name).is_some())
+        || var("DEVFLOW_PROPOSER").as_deref() == Some("bedrock");
+    if !configured && !crate::parts::aws_credentials_configured() {
+        return Ok(None);
+    }
+    let mut config = BedrockConfig {
+        region: var("DEVFLOW_BEDROCK_REGION"),
+        policy: policy_from_env("BEDROCK")?,
+        ..BedrockConfig::default()
+    };
+    if let Some(model) = var("DEVFLOW_BEDROCK_MODEL") {
+        config.model = model;
+    }
+    if let Some(max_tokens) = parse_var::<u32>("DEVFLOW_BEDROCK_MAX_TOKENS")? {
+        anyhow::ensure!(
+            max_tokens > 0,
+            "DEVFLOW_BEDROCK_MAX_TOKENS must be at least 1"
+        );
+        config.max_tokens = max_tokens;
+    }
+    tracing::info!(model = %config.model, max_tokens = config.max_tokens, "bedrock proposer configured");
+    Ok(Some(bedrock(config, state_dir, budget)))
+}
+
+/// A Bedrock proposer from an explicit configuration (tests, embedders).
+pub fn bedrock(config: BedrockConfig, state_dir: &Path, budget: usize) -> Arc<dyn Proposer> {
+    Arc::new(ModelProposer::new(
+        Arc::new(Bedrock::new(config)),
+        state_dir,
+        budget,
+    ))
+}
+
+/// The OpenAI-compatible proposer, when `DEVFLOW_OPENAI_URL` is set.
+pub fn openai_from_env(
+    state_dir: &Path,
+    budget: usize,
+) -> anyhow::Result<Option<Arc<dyn Proposer>>> {
+    let Some(base_url) = var("DEVFLOW_OPENAI_URL") else {
+        return Ok(None);
+    };
+    anyhow::ensure!(
+        base_url.starts_with("http://") || base_url.starts_with("https://"),
+        "DEVFLOW_OPENAI_URL={base_url:?} is not an http:// or https:// URL"
+    );
+    let mut config = OpenAiConfig {
+        base_url,
+        model: var("DEVFLOW_OPENAI_MODEL"),
+        api_key: var("DEVFLOW_OPENAI_API_KEY"),
+        max_tokens: devflow_llm::openai::DEFAULT_MAX_TOKENS,
+        policy: policy_from_env("OPENAI")?,
+    };
+    if let Some(max_tokens) = parse_var::<u32>("DEVFLOW_OPENAI_MAX_TOKENS")? {
+        anyhow::ensure!(
+            max_tokens > 0,
+            "DEVFLOW_OPENAI_MAX_TOKENS must be at least 1"
+        );
+        config.max_tokens = max_tokens;
+    }
+    Ok(Some(openai(config, state_dir, budget)?))
+}
+
+/// An OpenAI-compatible proposer from an explicit configuration.
+pub fn openai(
+    config: OpenAiConfig,
+    state_dir: &Path,
+    budget: usize,
+) -> anyhow::Result<Arc<dyn Proposer>> {
+    let client = OpenAi::new(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    tracing::info!(url = client.url(), "openai proposer configured");
+    Ok(Arc::new(ModelProposer::new(
+        Arc::new(client),
+        state_dir,
+        budget,
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_urls_name_their_reference_screens() {
+        for (url, name) in [
+            ("http://127.0.0.1:5173/", "home"),
+            ("http://127.0.0.1:5173", "home"),
+            ("http://127.0.0.1:5173/index.html", "home"),
+            ("http://127.0.0.1:5173/about?x=1", "about"),
+            ("http://127.0.0.1:5173/blog/post.html#top", "blog/post"),
+            ("/pricing/", "pricing"),
+        ] {
+            assert_eq!(screen_name_of_url(url), name, "{url}");
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The response body the proxy sends: either the upstream's body passed through frame by
+//! frame, or that body decoded (when upstream compressed it) and run through the
+//! [`Injector`]. Either way each frame goes out as soon as it arrives; only the injector's
+//! bounded lookahead is ever held.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body::{Body, Frame};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+
+use crate::decode::Decoder;
+use crate::inject::Injector;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Every response body the proxy produces.
+pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
+
+pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+pub fn empty() -> ProxyBody {
+    Empty::new().map_err(|never| match never {}).boxed_unsync()
+}
+
+/// Any body with `Bytes` frames, boxed as-is (no buffering).
+pub fn passthrough<B>(body: B) -> ProxyBody
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    body.map_err(Into::into).boxed_unsync()
+}
+
+pin_project_lite::pin_project! {
+    /// An HTML body with the reload client injected (and decoded first when needed).
+    pub struct InjectBody<B> {
+        #[pin]
+        inner: B,
+        decoder: Option<Decoder>,
+        injector: Injector,
+        queue: VecDeque<Bytes>,
+        trailers: Option<HeaderMap>,
+        ended: bool,
+    }
+}
+
+impl<B> InjectBody<B> {
+    pub fn new(inner: B, decoder: Option<Decoder>, injector: Injector) -> Self {
+        InjectBody {
+            inner,
+            decoder,
+            injector,
+            queue: VecDeque::new(),
+            trailers: None,
+            ended: false,
+        }
+    }
+}
+
+impl<B> Body for InjectBody<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut this = self.project();
+        loop {
+            if let Some(chunk) = this.queue.pop_front() {
+                return Poll::Ready(Some(Ok(Frame::data(chunk))));
+            }
+            if let Some(trailers) = this.trailers.take() {
+                return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+            }
+            if *this.ended {
+                return Poll::Ready(None);
+            }
+            match ready!(this.inner.as_mut().poll_frame(cx)) {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => {
+                        let decoded = match this.decoder.as_mut() {
+                            Some(decoder) => decoder.push(&data)?,
+                            None => data,
+                        };
+                        if !decoded.is_empty() {
+                            this.queue.extend(this.injector.push(decoded));
+                        }
+                    }
+                    Err(frame) => {
+                        if let Ok(trailers) = frame.into_trailers() {
+                            finish(this.decoder, this.injector, this.queue)?;
+                            *this.trailers = Some(trailers);
+                            *this.ended = true;
+                        }
+                    }
+                },
+                Some(Err(error)) => return Poll::Ready(Some(Err(error.into()))),
+                None => {
+                    finish(this.decoder, this.injector, this.queue)?;
+                    *this.ended = true;
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended && self.queue.is_empty() && self.trailers.is_none()
+    }
+}
+
+fn finish(
+    decoder: &mut Option<Decoder>,
+    injector: &mut Injector,
+    queue: &mut VecDeque<Bytes>,
+) -> Result<(), BoxError> {
+    if let Some(decoder) = decoder.as_mut() {
+        let rest = decoder.finish()?;
+        if !rest.is_empty() {
+            queue.extend(injector.push(rest));
+        }
+    }
+    queue.extend(injector.finish());
+    Ok(())
+}
