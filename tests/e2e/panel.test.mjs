@@ -540,9 +540,12 @@ test("after a daemon restart the panel reconnects, resumes from its last seq and
   assert.deepEqual(afterIds.seqs.slice(0, before.seqs.length), before.seqs);
   assert.deepEqual(afterIds.cards.slice(0, before.cards.length), before.cards);
   // The preview may have moved to a new port; the frame follows the session.
-  const current = await daemon.api("GET", `/sessions/${session.sessionId}`);
-  const frameSrc = new URL(await page.locator("#preview").getAttribute("src"));
-  assert.equal(frameSrc.origin + frameSrc.pathname, new URL(current.previewUrl).href);
+  // (The restarted daemon brings the preview back on its own, so wait for the last URL.)
+  await waitFor(async () => {
+    const current = await daemon.api("GET", `/sessions/${session.sessionId}`);
+    const frameSrc = new URL(await page.locator("#preview").getAttribute("src"));
+    return current.previewUrl && frameSrc.origin + frameSrc.pathname === new URL(current.previewUrl).href;
+  }, "the preview frame shows the session's current previewUrl");
   await shot(page, "reconnected");
   await page.context().close();
   // Leave the fixture as it was for anyone reading the temp dir.
