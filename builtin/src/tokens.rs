@@ -8,6 +8,7 @@ use devflow_reference::color::{ciede2000, parse_color_str, Lab, Rgba};
 use devflow_reference::drift::LENGTH_ON_TOKEN_PX;
 use devflow_reference::tokens::font_families;
 use devflow_reference::units::Dimension;
+use devflow_reference::DriftKind;
 
 /// One opacity percent costs one ΔE, as in the drift report.
 const ALPHA_PENALTY: f64 = 100.0;
@@ -80,31 +81,13 @@ fn path_has(path: &str, words: &[&str]) -> bool {
         .any(|segment| words.iter().any(|w| segment.starts_with(w)))
 }
 
-/// The role of a dimension token from its path, as the drift report assigns it.
+/// The role of a dimension token from its path: the drift report's own reading.
 fn dimension_role(path: &str) -> Option<LengthRole> {
-    if path_has(path, &["radius", "radii", "rounded", "corner"]) {
-        Some(LengthRole::Radius)
-    } else if path_has(
-        path,
-        &[
-            "line", "leading", "letter", "tracking", "border", "width", "height",
-        ],
-    ) {
-        None
-    } else if path_has(
-        path,
-        &["font", "text", "typography", "type", "heading", "display"],
-    ) {
-        Some(LengthRole::FontSize)
-    } else if path_has(
-        path,
-        &[
-            "space", "spacing", "spacer", "gap", "margin", "padding", "gutter", "inset", "stack",
-        ],
-    ) {
-        Some(LengthRole::Spacing)
-    } else {
-        None
+    match devflow_reference::drift::dimension_token_kind(path)? {
+        DriftKind::Radius => Some(LengthRole::Radius),
+        DriftKind::FontSize => Some(LengthRole::FontSize),
+        DriftKind::Spacing => Some(LengthRole::Spacing),
+        DriftKind::Color | DriftKind::FontFamily => None,
     }
 }
 

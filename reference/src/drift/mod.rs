@@ -33,6 +33,17 @@ use nearest::Candidates;
 
 pub use nearest::{COLOR_ON_TOKEN_DELTA_E, LENGTH_ON_TOKEN_PX};
 
+/// Which lengths a dimension token is for, read from its path (`space.*` → spacing,
+/// `radius.*` → radius, `font.size.*` → font size); `None` for the rest (line heights,
+/// borders, sizes). Drift and the builtin proposer must agree on this, so it lives here once.
+pub fn dimension_token_kind(path: &str) -> Option<DriftKind> {
+    nearest::dimension_role(path).map(|role| match role {
+        nearest::Role::FontSize => DriftKind::FontSize,
+        nearest::Role::Spacing => DriftKind::Spacing,
+        nearest::Role::Radius => DriftKind::Radius,
+    })
+}
+
 /// A file of the site: its path as shown in reports (`css/styles.css`) and its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceFile {

@@ -59,7 +59,7 @@ pub(super) struct Candidates {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
+pub(super) enum Role {
     FontSize,
     Spacing,
     Radius,
@@ -71,7 +71,7 @@ fn path_has(path: &str, words: &[&str]) -> bool {
         .any(|segment| words.iter().any(|w| segment.starts_with(w)))
 }
 
-fn dimension_role(path: &str) -> Option<Role> {
+pub(super) fn dimension_role(path: &str) -> Option<Role> {
     if path_has(path, &["radius", "radii", "rounded", "corner"]) {
         Some(Role::Radius)
     } else if path_has(
