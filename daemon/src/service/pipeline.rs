@@ -5,6 +5,7 @@
 //! left half-applied: the journal is stored before any file is written.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use devflow_protocol::{
     Command, CommandKind, CommandStatus, EventBody, Patch, PatchState, Proposal, ProposerKind,
@@ -280,7 +281,9 @@ impl Service {
             journal_state: JournalState::Applying,
             files: plan.files,
         };
-        let drift_before = self.drift_now(&session.session_id, &workspace).await;
+        // The reference is read once for both drift reports of this attempt.
+        let tokens = Arc::new(self.reference_tokens(&session.session_id));
+        let drift_before = self.drift_now(&tokens, &workspace).await;
         // Journal first: a stop between here and `Applied` is undone on the next start.
         self.store().put_patch(&record).await?;
         // The watcher leaves these to the PREVIEW_UPDATED below, which carries the patch id.
@@ -346,7 +349,7 @@ impl Service {
             }
         }
 
-        let drift_after = self.drift_now(&session.session_id, &workspace).await;
+        let drift_after = self.drift_now(&tokens, &workspace).await;
         command.patch_id = Some(patch_id.clone());
         command.drift_before = drift_before.as_ref().map(|d| d.score);
         command.drift_after = drift_after.as_ref().map(|d| d.score);
@@ -400,15 +403,14 @@ impl Service {
     /// The site's drift against the session's reference, off the async threads.
     async fn drift_now(
         &self,
-        session_id: &str,
+        tokens: &Arc<Vec<devflow_protocol::ResolvedToken>>,
         workspace: &Path,
     ) -> Option<devflow_protocol::DriftReport> {
-        let (service, session_id, workspace) = (
-            self.clone(),
-            session_id.to_string(),
-            workspace.to_path_buf(),
-        );
-        tokio::task::spawn_blocking(move || service.session_drift(&session_id, &workspace))
+        if tokens.is_empty() {
+            return None;
+        }
+        let (tokens, workspace) = (Arc::clone(tokens), workspace.to_path_buf());
+        tokio::task::spawn_blocking(move || super::reference::drift_of(&tokens, &workspace))
             .await
             .ok()
             .flatten()

@@ -133,15 +133,6 @@ impl Service {
         }
         Ok(None)
     }
-
-    /// The drift report of the session's site, when it has a reference.
-    pub(super) fn session_drift(&self, session_id: &str, workspace: &Path) -> Option<DriftReport> {
-        let tokens = self.reference_tokens(session_id);
-        if tokens.is_empty() {
-            return None;
-        }
-        drift_of(&tokens, workspace)
-    }
 }
 
 fn parse_bundle(file_name: &str, bytes: &[u8]) -> std::result::Result<ReferenceBundle, String> {
@@ -153,7 +144,8 @@ fn parse_bundle(file_name: &str, bytes: &[u8]) -> std::result::Result<ReferenceB
     parsed.map_err(|e| e.to_string())
 }
 
-fn drift_of(tokens: &[ResolvedToken], workspace: &Path) -> Option<DriftReport> {
+/// The drift report of the site in `workspace` against `tokens`.
+pub(super) fn drift_of(tokens: &[ResolvedToken], workspace: &Path) -> Option<DriftReport> {
     let site = devflow_reference::load_site_sources(workspace).ok()?;
     Some(devflow_reference::drift_report(
         tokens, &site.css, &site.html,
