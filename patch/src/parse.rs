@@ -184,9 +184,9 @@ pub fn parse(text: &str) -> Result<Diff, ParseError> {
             let old = header_name(&lines[i][4..]);
             let new = header_name(&lines[i + 1][4..]);
             // `--- `/`+++ ` right after `diff --git` belong to that section.
-            let joins_git_section = sections
-                .last()
-                .is_some_and(|s| s.git && s.old.is_none() && s.hunks.is_empty());
+            let joins_git_section = sections.last().is_some_and(|s| {
+                s.git && s.old.is_none() && s.hunks.is_empty() && s.names_file(&old, &new)
+            });
             if !joins_git_section {
                 sections.push(Section::new(i + 1));
             }
@@ -333,6 +333,29 @@ impl Section {
             copy: false,
             binary: false,
             hunks: Vec::new(),
+        }
+    }
+
+    /// Whether a `--- `/`+++ ` pair names this git section's file. A rename-only section is
+    /// complete without one, and the pair that follows it may start the next file.
+    fn names_file(&self, old: &Option<String>, new: &Option<String>) -> bool {
+        let mut known: Vec<String> = Vec::new();
+        if let Some((a, b)) = &self.git_names {
+            known.push(normalize_path(&strip_prefix_dir(a, "a/")));
+            known.push(normalize_path(&strip_prefix_dir(b, "b/")));
+        }
+        known.extend(self.rename_from.iter().cloned());
+        known.extend(self.rename_to.iter().cloned());
+        if known.is_empty() {
+            return true;
+        }
+        let named = |name: &Option<String>, prefix: &str| {
+            name.as_deref()
+                .map(|n| known.contains(&normalize_path(&strip_prefix_dir(n, prefix))))
+        };
+        match (named(old, "a/"), named(new, "b/")) {
+            (None, None) => false,
+            (old, new) => old.unwrap_or(true) && new.unwrap_or(true),
         }
     }
 
@@ -704,12 +727,20 @@ fn resolve_pair(old: &str, new: &str, line: usize) -> Result<String, ParseError>
     })
 }
 
-/// Drops `./` and empty components (`css//a.css`, `./css/a.css` → `css/a.css`).
+/// Drops `./` and empty components (`css//a.css`, `./css/a.css` → `css/a.css`). A leading
+/// `/` is kept: an absolute path must reach the path policy as absolute and be refused there,
+/// not be quietly read as relative to the workspace.
 pub(crate) fn normalize_path(path: &str) -> String {
-    path.split('/')
+    let relative = path
+        .split('/')
         .filter(|part| !part.is_empty() && *part != ".")
         .collect::<Vec<_>>()
-        .join("/")
+        .join("/");
+    if path.starts_with('/') {
+        format!("/{relative}")
+    } else {
+        relative
+    }
 }
 
 #[cfg(test)]
@@ -751,6 +782,52 @@ mod tests {
         assert_eq!(
             file.hunks[0].lines,
             vec![HunkLine::Remove("x".into()), HunkLine::Add("y".into())]
+        );
+    }
+
+    #[test]
+    fn a_plain_file_header_after_a_rename_only_section_starts_a_new_file() {
+        let text = "diff --git a/old.css b/new.css\nsimilarity index 100%\nrename from old.css\nrename to new.css\n--- a/index.html\n+++ b/index.html\n@@ -1 +1 @@\n-a\n+b\n";
+        let diff = parse(text).expect("parses");
+        let summary: Vec<(String, FileChange)> = diff
+            .files
+            .iter()
+            .map(|f| (f.path.clone(), f.change.clone()))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (
+                    "new.css".to_string(),
+                    FileChange::Rename {
+                        from: "old.css".into()
+                    }
+                ),
+                ("index.html".to_string(), FileChange::Modify),
+            ]
+        );
+        assert!(diff.files[0].hunks.is_empty());
+        assert_eq!(diff.files[1].hunks.len(), 1);
+    }
+
+    #[test]
+    fn a_rename_with_edits_keeps_its_own_file_header() {
+        let text = "diff --git a/old.css b/new.css\nsimilarity index 90%\nrename from old.css\nrename to new.css\n--- a/old.css\n+++ b/new.css\n@@ -1 +1 @@\n-a\n+b\n";
+        let diff = parse(text).expect("parses");
+        assert_eq!(diff.files.len(), 1);
+        assert_eq!(diff.files[0].path, "new.css");
+        assert_eq!(diff.files[0].hunks.len(), 1);
+    }
+
+    #[test]
+    fn keeps_an_absolute_path_absolute_so_the_policy_can_refuse_it() {
+        let file = only_file("--- /etc/hosts\n+++ /etc/hosts\n@@ -1 +1 @@\n-a\n+b\n");
+        assert_eq!(file.path, "/etc/hosts");
+        let err =
+            crate::policy::check_path(&file.path, std::slice::from_ref(&file.path)).unwrap_err();
+        assert!(
+            matches!(err, crate::PlanError::InvalidPath { .. }),
+            "{err:?}"
         );
     }
 
