@@ -23,6 +23,7 @@ use tower_lsp_server::ls_types::{
 };
 use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 
+use super::lsp_input::{self, INVALID_MESSAGE};
 use crate::error::ServiceError;
 use crate::rpc::{self, error_member, Outcome};
 use crate::service::Service;
@@ -50,11 +51,21 @@ pub async fn serve_stdio(service: Service) {
     for (name, lsp_name) in LSP_METHODS.iter() {
         builder = builder.custom_method(lsp_name.as_str(), Forward(name));
     }
+    builder = builder.custom_method(INVALID_MESSAGE, AnswerInvalid);
     let (lsp, socket) = builder.finish();
     let stdout = ReplyWatch::new(tokio::io::stdout(), replies);
-    Server::new(tokio::io::stdin(), stdout, socket)
-        .serve(lsp)
-        .await;
+    // tower-lsp-server reads the checked stream, never the raw stdin: see `lsp_input`.
+    let (checked, checker) = tokio::io::duplex(256 * 1024);
+    let stdin = match lsp_input::stdin() {
+        Ok(stdin) => stdin,
+        Err(error) => {
+            tracing::error!(%error, "cannot start reading stdin");
+            return;
+        }
+    };
+    let checking = tokio::spawn(lsp_input::pump(stdin, checker));
+    Server::new(checked, stdout, socket).serve(lsp).await;
+    checking.abort();
     forwarders.stop_all();
     tracing::info!("the editor connection ended");
 }
@@ -151,6 +162,19 @@ impl<'a> Method<&'a Connection, Params, jsonrpc::Result<Value>> for Forward {
 
     fn invoke(&self, connection: &'a Connection, Params(params): Params) -> Self::Future {
         Box::pin(connection.clone().call(self.0, params))
+    }
+}
+
+/// The handler of [`INVALID_MESSAGE`]: answers a malformed message with its error.
+#[derive(Clone, Copy)]
+struct AnswerInvalid;
+
+impl<'a> Method<&'a Connection, Params, jsonrpc::Result<Value>> for AnswerInvalid {
+    type Future = BoxFuture<'static, jsonrpc::Result<Value>>;
+
+    fn invoke(&self, _: &'a Connection, Params(params): Params) -> Self::Future {
+        let error = lsp_input::invalid_message_error(Some(params));
+        Box::pin(async move { Err(error) })
     }
 }
 
