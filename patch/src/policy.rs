@@ -63,14 +63,23 @@ pub(crate) fn check_path(path: &str, allowed: &[String]) -> Result<(), PlanError
         });
     }
     let parts: Vec<&str> = path.split('/').collect();
-    if let Some(dir) = parts.iter().find(|part| PROTECTED_DIRS.contains(part)) {
+    // Case-insensitive: on macOS and Windows `.GIT/config` is `.git/config`, and a hook
+    // written there runs code.
+    if let Some(dir) = parts.iter().find(|part| {
+        PROTECTED_DIRS
+            .iter()
+            .any(|protected| part.eq_ignore_ascii_case(protected))
+    }) {
         return Err(PlanError::ProtectedDir {
             path: path.to_string(),
             dir: (*dir).to_string(),
         });
     }
     let name = parts.last().copied().unwrap_or(path);
-    if LOCKFILES.contains(&name) {
+    if LOCKFILES
+        .iter()
+        .any(|lockfile| name.eq_ignore_ascii_case(lockfile))
+    {
         return Err(PlanError::Lockfile {
             path: path.to_string(),
         });
@@ -106,6 +115,23 @@ mod tests {
                 "{path}: {err:?}"
             );
         }
+    }
+
+    #[test]
+    fn protected_folders_and_lockfiles_are_matched_whatever_their_case() {
+        for path in [
+            ".GIT/config",
+            "a/.Git/hooks/pre-commit",
+            "Node_Modules/x/index.js",
+        ] {
+            let err = check_path(path, &allowed(&[path])).unwrap_err();
+            assert!(
+                matches!(err, PlanError::ProtectedDir { .. }),
+                "{path}: {err:?}"
+            );
+        }
+        let err = check_path("Package-Lock.json", &allowed(&["Package-Lock.json"])).unwrap_err();
+        assert!(matches!(err, PlanError::Lockfile { .. }), "{err:?}");
     }
 
     #[test]
