@@ -728,19 +728,14 @@ fn resolve_pair(old: &str, new: &str, line: usize) -> Result<String, ParseError>
 }
 
 /// Drops `./` and empty components (`css//a.css`, `./css/a.css` → `css/a.css`). A leading
-/// `/` is kept: an absolute path must reach the path policy as absolute and be refused there,
-/// not be quietly read as relative to the workspace.
+/// `/` goes too: models write site-root paths (`/css/style.css`), and read from the workspace
+/// an absolute path can only name a file inside it (`/etc/hosts` → `etc/hosts`, which a plan
+/// then finds missing), never one outside.
 pub(crate) fn normalize_path(path: &str) -> String {
-    let relative = path
-        .split('/')
+    path.split('/')
         .filter(|part| !part.is_empty() && *part != ".")
         .collect::<Vec<_>>()
-        .join("/");
-    if path.starts_with('/') {
-        format!("/{relative}")
-    } else {
-        relative
-    }
+        .join("/")
 }
 
 #[cfg(test)]
@@ -820,15 +815,11 @@ mod tests {
     }
 
     #[test]
-    fn keeps_an_absolute_path_absolute_so_the_policy_can_refuse_it() {
+    fn reads_an_absolute_path_from_the_workspace_root_never_outside_it() {
         let file = only_file("--- /etc/hosts\n+++ /etc/hosts\n@@ -1 +1 @@\n-a\n+b\n");
-        assert_eq!(file.path, "/etc/hosts");
-        let err =
-            crate::policy::check_path(&file.path, std::slice::from_ref(&file.path)).unwrap_err();
-        assert!(
-            matches!(err, crate::PlanError::InvalidPath { .. }),
-            "{err:?}"
-        );
+        assert_eq!(file.path, "etc/hosts");
+        let file = only_file("--- /css/style.css\n+++ /css/style.css\n@@ -1 +1 @@\n-a\n+b\n");
+        assert_eq!(file.path, "css/style.css");
     }
 
     #[test]
