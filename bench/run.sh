@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the release `devflow` and `devflow-bench` binaries and runs the benchmarks, each
 # side by side with its anchor; prints a markdown table (see BENCHMARKS.md).
-#   bench/run.sh                      both benchmarks (about a minute)
+#   bench/run.sh                      every benchmark (a few minutes)
 #   bench/run.sh latency --via sse    one of them, with its own flags (`--help` lists them)
+#   bench/run.sh builtin --samples 100   builtin proposer → PREVIEW_UPDATED vs the manual path
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh # CARGO_TARGET_DIR from the environment, else $HOME/.cache/devflow/target

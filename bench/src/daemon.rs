@@ -94,11 +94,16 @@ impl DaemonProcess {
 
     /// `POST /sessions` on the temp site; returns the session id.
     pub async fn create_session(&self, http: &reqwest::Client) -> anyhow::Result<String> {
-        let path = self
-            .site
-            .path()
-            .to_str()
-            .context("the temp site path is not UTF-8")?;
+        self.create_session_on(http, self.site.path()).await
+    }
+
+    /// `POST /sessions` on the folder `site`; returns the session id.
+    pub async fn create_session_on(
+        &self,
+        http: &reqwest::Client,
+        site: &Path,
+    ) -> anyhow::Result<String> {
+        let path = site.to_str().context("the site path is not UTF-8")?;
         let response = http
             .post(format!("{}/sessions", self.base_url))
             .bearer_auth(&self.token)

@@ -35,9 +35,9 @@ impl Via {
 const COMMAND_WAIT: Duration = Duration::from_secs(60);
 
 /// An event and when the subscriber saw it.
-struct Arrival {
-    at: Instant,
-    event: Value,
+pub(crate) struct Arrival {
+    pub at: Instant,
+    pub event: Value,
 }
 
 pub struct LatencyResult {
@@ -137,12 +137,31 @@ pub async fn run(
 
 /// Reads arrivals until the COMMAND_STATUS of `command_id` is one of `statuses`; returns when
 /// it arrived. Also checks that seqs only go up.
-async fn wait_for_status(
+pub(crate) async fn wait_for_status(
     arrivals: &mut mpsc::UnboundedReceiver<Arrival>,
     command_id: &str,
     statuses: &[&str],
     last_seq: &mut u64,
 ) -> anyhow::Result<Instant> {
+    wait_for(arrivals, last_seq, |event| {
+        let ours = event.get("commandId").and_then(Value::as_str) == Some(command_id)
+            && event.get("type").and_then(Value::as_str) == Some("COMMAND_STATUS");
+        let status = event
+            .pointer("/data/status")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        ours && statuses.contains(&status)
+    })
+    .await
+    .map(|arrival| arrival.at)
+}
+
+/// Reads arrivals until one matches `wanted`; returns it. Also checks that seqs only go up.
+pub(crate) async fn wait_for(
+    arrivals: &mut mpsc::UnboundedReceiver<Arrival>,
+    last_seq: &mut u64,
+    wanted: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Arrival> {
     let deadline = Instant::now() + COMMAND_WAIT;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -156,20 +175,14 @@ async fn wait_for_status(
             bail!("event seq {seq} after {last_seq}: out of order or repeated: {event}");
         }
         *last_seq = seq;
-        let ours = event.get("commandId").and_then(Value::as_str) == Some(command_id)
-            && event.get("type").and_then(Value::as_str) == Some("COMMAND_STATUS");
-        let status = event
-            .pointer("/data/status")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        if ours && statuses.contains(&status) {
-            return Ok(arrival.at);
+        if wanted(event) {
+            return Ok(arrival);
         }
     }
 }
 
 /// A WebSocket subscriber; its task stamps each event on arrival.
-async fn subscribe_ws(
+pub(crate) async fn subscribe_ws(
     daemon: &DaemonProcess,
     session_id: &str,
 ) -> anyhow::Result<mpsc::UnboundedReceiver<Arrival>> {

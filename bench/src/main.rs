@@ -4,10 +4,12 @@
 //! machine) and reports both and their ratio. See `BENCHMARKS.md` at the root.
 
 mod anchor;
+mod builtin;
 mod daemon;
 mod fanout;
 mod fd_limit;
 mod latency;
+mod load;
 mod stats;
 mod ws;
 
@@ -55,7 +57,26 @@ enum Which {
         #[arg(long, value_enum, default_value_t = Placement::Thread)]
         anchor: Placement,
     },
-    /// Both, with their defaults, over WebSocket and SSE (what `bench/run.sh` runs).
+    /// Builtin proposer: instruction → patch applied → PREVIEW_UPDATED, alternating with
+    /// the manual path (`POST /patches` of the same change).
+    Builtin {
+        #[arg(long, default_value_t = 100)]
+        samples: usize,
+        #[arg(long, default_value_t = 5)]
+        warmup: usize,
+        /// The fixture site the session runs on (a folder under `<fixtures>/sites`).
+        #[arg(long, default_value = "simple-sidebar")]
+        site: String,
+        /// The shared fixtures (sites and the DTCG tokens used as the reference).
+        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures"))]
+        fixtures: PathBuf,
+    },
+    /// N sessions with running previews, M WebSocket subscribers, R builtin commands/s
+    /// (open loop): delivery checked exactly once and in order, latency against 1 session
+    /// with 1 subscriber, the daemon's RSS. Not part of `all` (minutes).
+    Load(load::LoadArgs),
+    /// All of them with their defaults, latency over WebSocket and SSE (what `bench/run.sh`
+    /// runs).
     All,
     /// Runs only the fan-out anchor server (spawned by `fanout --anchor process`).
     #[command(hide = true)]
@@ -103,8 +124,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     // inherits the limit), and the anchor's server side holds another here.
     let clients = match &which {
         Which::Fanout { clients, .. } => *clients,
+        Which::Load(args) => args.subscribers,
         Which::All => 1000,
-        Which::Latency { .. } | Which::AnchorServe => 0,
+        Which::Latency { .. } | Which::Builtin { .. } | Which::AnchorServe => 0,
     };
     let limit = fd_limit::ensure(3 * clients as u64 + 256)?;
     eprintln!("devflow-bench: binary {}", binary.display());
@@ -123,10 +145,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             warmup,
             anchor,
         } => fanout_rows(&binary, &mut table, clients, events, warmup, anchor).await?,
+        Which::Builtin {
+            samples,
+            warmup,
+            site,
+            fixtures,
+        } => builtin_rows(&binary, &mut table, &fixtures, &site, samples, warmup).await?,
+        Which::Load(args) => load::rows(&binary, &mut table, &args).await?,
         Which::All => {
             latency_rows(&binary, &mut table, 500, 20, Via::Ws).await?;
             latency_rows(&binary, &mut table, 500, 20, Via::Sse).await?;
             fanout_rows(&binary, &mut table, 1000, 100, 5, Placement::Thread).await?;
+            let fixtures = PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../shared/fixtures"
+            ));
+            builtin_rows(&binary, &mut table, &fixtures, "simple-sidebar", 100, 5).await?;
         }
         Which::AnchorServe => {} // served above
     }
@@ -158,6 +192,21 @@ async fn fanout_rows(
 ) -> anyhow::Result<()> {
     let daemon = DaemonProcess::start(binary).context("starting devflow serve")?;
     let result = fanout::run(&daemon, clients, events, warmup, anchor).await?;
+    daemon.stop();
+    result.add_to(table);
+    Ok(())
+}
+
+async fn builtin_rows(
+    binary: &std::path::Path,
+    table: &mut Table,
+    fixtures: &std::path::Path,
+    site: &str,
+    samples: usize,
+    warmup: usize,
+) -> anyhow::Result<()> {
+    let daemon = DaemonProcess::start(binary).context("starting devflow serve")?;
+    let result = builtin::run(&daemon, fixtures, site, samples, warmup).await?;
     daemon.stop();
     result.add_to(table);
     Ok(())

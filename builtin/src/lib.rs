@@ -44,3 +44,47 @@ pub struct DesignRequest {
 pub fn propose(request: &DesignRequest) -> Result<Proposal, NotUnderstood> {
     plan::propose(request)
 }
+
+/// Whether the instruction asks to match the reference ("match the reference", "use the
+/// design tokens", 「トークンに合わせて」): the instructions this proposer answers by snapping
+/// off-token values to their nearest tokens. Read with the same phrase matcher as
+/// [`propose`], so the daemon can treat such commands alike whichever proposer runs them.
+pub fn is_match_reference_instruction(instruction: &str) -> bool {
+    matches!(
+        intent::read(instruction),
+        Ok(intent::Intent {
+            change: intent::Change::Snap,
+            ..
+        })
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_match_reference_instruction;
+
+    #[test]
+    fn tells_match_the_reference_instructions_in_both_languages() {
+        for yes in [
+            "match the reference",
+            "use the design tokens",
+            "Snap everything to the design tokens as CSS custom properties",
+            "トークンに合わせて",
+            "リファレンスに合わせて",
+            "デザインシステム通りにして",
+        ] {
+            assert!(is_match_reference_instruction(yes), "{yes}");
+        }
+        for no in [
+            "make the buttons the brand primary",
+            "bigger headings",
+            "make the buttons #ff0000",
+            "round the corners",
+            "ボタンをブランドカラーに",
+            "見出しを大きく",
+            "",
+        ] {
+            assert!(!is_match_reference_instruction(no), "{no}");
+        }
+    }
+}

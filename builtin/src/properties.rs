@@ -1,7 +1,9 @@
 //! Which CSS properties set which aspect of an element's design: the longhands a change is
 //! about (`padding-top` … `padding-left`) and every property that sets them (`padding`,
-//! `padding-inline`, …), and the drift report's classification of a property into colour,
-//! font family, font size, spacing or radius.
+//! `padding-inline`, …). Which kind of design value a property holds is the drift report's
+//! own reading ([`property_kind`]), re-exported here for the rest of the crate.
+
+pub(crate) use devflow_reference::drift::{property_kind, unprefixed};
 
 /// What part of an element's design a change is about, as the group of longhands that
 /// make it up.
@@ -21,14 +23,6 @@ pub(crate) enum Aspect {
 
 const SIDES: &[&str] = &["top", "right", "bottom", "left"];
 const CORNERS: &[&str] = &["top-left", "top-right", "bottom-right", "bottom-left"];
-
-/// Strips a vendor prefix: `-webkit-border-radius` → `border-radius`.
-pub(crate) fn unprefixed(property: &str) -> &str {
-    ["-webkit-", "-moz-", "-ms-", "-o-"]
-        .iter()
-        .find_map(|prefix| property.strip_prefix(prefix))
-        .unwrap_or(property)
-}
 
 /// The physical sides a `-top`/`-inline`/… suffix sets (`""` = all four).
 fn sides_of(suffix: &str) -> Option<&'static [&'static str]> {
@@ -138,72 +132,10 @@ impl Aspect {
     }
 }
 
-/// The kinds of design value the drift report judges.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) enum DesignKind {
-    Color,
-    FontFamily,
-    FontSize,
-    Spacing,
-    Radius,
-}
-
-/// The drift report's classification of a (lowercase) property; `font` is both size and
-/// family and is handled by its caller.
-pub(crate) fn classify(property: &str) -> Option<DesignKind> {
-    let p = unprefixed(property);
-    if p == "font-family" {
-        Some(DesignKind::FontFamily)
-    } else if p == "font-size" {
-        Some(DesignKind::FontSize)
-    } else if p == "border-radius" || (p.starts_with("border-") && p.ends_with("-radius")) {
-        Some(DesignKind::Radius)
-    } else if p == "margin"
-        || (p.starts_with("margin-") && p != "margin-trim")
-        || p == "padding"
-        || p.starts_with("padding-")
-        || matches!(
-            p,
-            "gap" | "row-gap" | "column-gap" | "grid-gap" | "grid-row-gap" | "grid-column-gap"
-        )
-    {
-        Some(DesignKind::Spacing)
-    } else if p == "color"
-        || p.ends_with("-color")
-        || matches!(
-            p,
-            "background"
-                | "background-image"
-                | "border"
-                | "border-top"
-                | "border-right"
-                | "border-bottom"
-                | "border-left"
-                | "border-block"
-                | "border-inline"
-                | "border-block-start"
-                | "border-block-end"
-                | "border-inline-start"
-                | "border-inline-end"
-                | "outline"
-                | "box-shadow"
-                | "text-shadow"
-                | "column-rule"
-                | "text-decoration"
-                | "text-emphasis"
-                | "fill"
-                | "stroke"
-        )
-    {
-        Some(DesignKind::Color)
-    } else {
-        None
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use devflow_reference::DriftKind;
 
     #[test]
     fn maps_shorthands_and_logical_properties_to_longhands() {
@@ -219,8 +151,11 @@ mod tests {
         assert!(!Aspect::Radius.covers("border-top-right-radius", "top-left"));
         assert!(Aspect::BackgroundColor.covers("background", "background-color"));
         assert!(Aspect::Gap.covers("row-gap", "row") && !Aspect::Gap.covers("row-gap", "column"));
-        assert_eq!(classify("border-top"), Some(DesignKind::Color));
-        assert_eq!(classify("-webkit-margin-start"), Some(DesignKind::Spacing));
-        assert_eq!(classify("line-height"), None);
+        assert_eq!(property_kind("border-top"), Some(DriftKind::Color));
+        assert_eq!(
+            property_kind("-webkit-margin-start"),
+            Some(DriftKind::Spacing)
+        );
+        assert_eq!(property_kind("line-height"), None);
     }
 }

@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use devflow_reference::tokens::font_families;
 
 use crate::edits::{Edits, Note};
-use crate::properties::{classify, unprefixed, DesignKind};
+use devflow_reference::DriftKind;
+
+use crate::properties::{property_kind, unprefixed};
 use crate::site::Site;
 use crate::subject::Scope;
 use crate::tokens::{LengthRole, Tokens};
@@ -46,8 +48,8 @@ fn var_names(comps: &[Component]) -> Vec<String> {
 }
 
 /// The design kinds each custom property is used as, directly or through other properties.
-fn variable_usage(site: &Site<'_>) -> BTreeMap<String, BTreeSet<DesignKind>> {
-    let mut usage: BTreeMap<String, BTreeSet<DesignKind>> = BTreeMap::new();
+fn variable_usage(site: &Site<'_>) -> BTreeMap<String, BTreeSet<DriftKind>> {
+    let mut usage: BTreeMap<String, BTreeSet<DriftKind>> = BTreeMap::new();
     let mut definitions: Vec<(String, Vec<String>)> = Vec::new();
     for rule in &site.rules {
         for decl in &rule.declarations {
@@ -62,16 +64,16 @@ fn variable_usage(site: &Site<'_>) -> BTreeMap<String, BTreeSet<DesignKind>> {
                 for c in &comps {
                     if let Piece::Var { name, .. } = &c.piece {
                         let kind = if size.as_ref().is_some_and(|r| r.contains(&c.span.start)) {
-                            DesignKind::FontSize
+                            DriftKind::FontSize
                         } else if family.as_ref().is_some_and(|r| r.contains(&c.span.start)) {
-                            DesignKind::FontFamily
+                            DriftKind::FontFamily
                         } else {
                             continue;
                         };
                         usage.entry(name.clone()).or_default().insert(kind);
                     }
                 }
-            } else if let Some(kind) = classify(property) {
+            } else if let Some(kind) = property_kind(property) {
                 for name in var_names(&comps) {
                     usage.entry(name).or_default().insert(kind);
                 }
@@ -212,7 +214,7 @@ pub(crate) fn snap(
                                local: &mut SnapCounts,
                                replacements: &mut Vec<Snapped>| {
                 let text = value.get(range.clone()).unwrap_or("").trim();
-                if text.is_empty() || text.contains("var(") || tokens.families.is_empty() {
+                if text.is_empty() || text.contains("var(") || tokens.families().is_empty() {
                     return;
                 }
                 let families: Vec<String> = font_families(text)
@@ -229,7 +231,7 @@ pub(crate) fn snap(
                     return;
                 }
                 if tokens
-                    .families
+                    .families()
                     .iter()
                     .any(|t| t.families.first() == Some(first))
                 {
@@ -238,12 +240,12 @@ pub(crate) fn snap(
                 let monospace = families.iter().any(|f| f == "monospace");
                 let token = if monospace {
                     tokens
-                        .families
+                        .families()
                         .iter()
                         .find(|t| t.families.iter().any(|f| f == "monospace"))
                 } else {
                     tokens
-                        .families
+                        .families()
                         .iter()
                         .find(|t| t.families.contains(first))
                         .or_else(|| tokens.family_for(heading))
@@ -268,28 +270,28 @@ pub(crate) fn snap(
 
             if decl.property.starts_with("--") {
                 let kinds = usage.get(&decl.property).cloned().unwrap_or_default();
-                if kinds.is_empty() || kinds.contains(&DesignKind::Color) {
+                if kinds.is_empty() || kinds.contains(&DriftKind::Color) {
                     snap_colors("", &mut local, &mut replacements);
                 }
-                let lengths: Vec<DesignKind> = kinds
+                let lengths: Vec<DriftKind> = kinds
                     .iter()
                     .copied()
                     .filter(|k| {
                         matches!(
                             k,
-                            DesignKind::Spacing | DesignKind::Radius | DesignKind::FontSize
+                            DriftKind::Spacing | DriftKind::Radius | DriftKind::FontSize
                         )
                     })
                     .collect();
                 if let [kind] = lengths.as_slice() {
                     let role = match kind {
-                        DesignKind::Spacing => LengthRole::Spacing,
-                        DesignKind::Radius => LengthRole::Radius,
+                        DriftKind::Spacing => LengthRole::Spacing,
+                        DriftKind::Radius => LengthRole::Radius,
                         _ => LengthRole::FontSize,
                     };
                     snap_lengths(None, role, &mut local, &mut replacements);
                 }
-                if kinds.len() == 1 && kinds.contains(&DesignKind::FontFamily) {
+                if kinds.len() == 1 && kinds.contains(&DriftKind::FontFamily) {
                     snap_family(0..value.len(), &mut local, &mut replacements);
                 }
             } else if property == "font" {
@@ -306,20 +308,18 @@ pub(crate) fn snap(
                     snap_family(family, &mut local, &mut replacements);
                 }
             } else {
-                match classify(&property) {
-                    Some(DesignKind::Color) => {
-                        snap_colors(&property, &mut local, &mut replacements)
-                    }
-                    Some(DesignKind::Spacing) => {
+                match property_kind(&property) {
+                    Some(DriftKind::Color) => snap_colors(&property, &mut local, &mut replacements),
+                    Some(DriftKind::Spacing) => {
                         snap_lengths(None, LengthRole::Spacing, &mut local, &mut replacements)
                     }
-                    Some(DesignKind::Radius) => {
+                    Some(DriftKind::Radius) => {
                         snap_lengths(None, LengthRole::Radius, &mut local, &mut replacements)
                     }
-                    Some(DesignKind::FontSize) => {
+                    Some(DriftKind::FontSize) => {
                         snap_lengths(None, LengthRole::FontSize, &mut local, &mut replacements)
                     }
-                    Some(DesignKind::FontFamily) => {
+                    Some(DriftKind::FontFamily) => {
                         snap_family(0..value.len(), &mut local, &mut replacements)
                     }
                     None => {}
@@ -469,10 +469,10 @@ mod tests {
                 .into_iter()
                 .collect::<Vec<_>>()
         };
-        assert_eq!(kinds("--pad"), [DesignKind::Spacing]);
-        assert_eq!(kinds("--gutter"), [DesignKind::Spacing]);
-        assert_eq!(kinds("--ink"), [DesignKind::Color]);
-        assert_eq!(kinds("--face"), [DesignKind::FontFamily]);
+        assert_eq!(kinds("--pad"), [DriftKind::Spacing]);
+        assert_eq!(kinds("--gutter"), [DriftKind::Spacing]);
+        assert_eq!(kinds("--ink"), [DriftKind::Color]);
+        assert_eq!(kinds("--face"), [DriftKind::FontFamily]);
         assert_eq!(
             variable_name("color.brand.primary"),
             "--color-brand-primary"

@@ -100,7 +100,7 @@ pub(crate) fn parse_stylesheet(css: &str, at: Placement) -> Vec<Rule> {
 
 /// The declarations of one `style=""` attribute as a rule without selectors.
 pub(crate) fn parse_style_attribute(css: &str, at: Placement) -> Rule {
-    let mut rules = vec![Rule {
+    let empty = || Rule {
         source: at.source,
         origin: Origin::StyleAttribute,
         selectors: Vec::new(),
@@ -110,7 +110,8 @@ pub(crate) fn parse_style_attribute(css: &str, at: Placement) -> Rule {
         close: at.base + css.len(),
         line: at.base_line + 1,
         declarations: Vec::new(),
-    }];
+    };
+    let mut rules = vec![empty()];
     let mut parser = Parser::new(css);
     let mut collector = Collector {
         css,
@@ -122,18 +123,7 @@ pub(crate) fn parse_style_attribute(css: &str, at: Placement) -> Rule {
         rules_allowed: false,
     };
     for _ in RuleBodyParser::new(&mut parser, &mut collector) {}
-    let mut rules = rules.into_iter();
-    rules.next().unwrap_or_else(|| Rule {
-        source: at.source,
-        origin: Origin::StyleAttribute,
-        selectors: Vec::new(),
-        selector_text: String::new(),
-        conditions: Vec::new(),
-        open: at.base,
-        close: at.base + css.len(),
-        line: at.base_line + 1,
-        declarations: Vec::new(),
-    })
+    rules.into_iter().next().unwrap_or_else(empty)
 }
 
 struct Collector<'a, 'r> {

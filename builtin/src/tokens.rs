@@ -1,46 +1,17 @@
 //! The reference tokens as the proposer asks about them: which token words name (`brand
 //! primary` → `color.brand.primary`), the nearest token to a value, the next step of a
-//! scale, the darkest or lightest colour for a role. Nearest-token matching mirrors the drift
-//! report (CIEDE2000 + alpha, length ratio, roles from the path), so snapped is on-token.
+//! scale, the darkest or lightest colour for a role. Nearest-token matching is the drift
+//! report's own ([`TokenIndex`]), so a snapped value is on-token by construction.
 
 use devflow_protocol::ResolvedToken;
-use devflow_reference::color::{ciede2000, parse_color_str, Lab, Rgba};
-use devflow_reference::drift::LENGTH_ON_TOKEN_PX;
-use devflow_reference::tokens::font_families;
-use devflow_reference::units::Dimension;
-use devflow_reference::DriftKind;
+use devflow_reference::color::Rgba;
+use devflow_reference::drift::{path_has, LENGTH_ON_TOKEN_PX};
+use devflow_reference::{DriftKind, TokenIndex};
 
-/// One opacity percent costs one ΔE, as in the drift report.
-const ALPHA_PENALTY: f64 = 100.0;
+pub(crate) use devflow_reference::drift::{ColorToken, FamilyToken, LengthToken};
 
 /// Path segments that say nothing about which colour a token is.
 const GENERIC_SEGMENTS: &[&str] = &["color", "colors", "colour", "colours", "palette", "$value"];
-
-#[derive(Debug, Clone)]
-pub(crate) struct ColorToken {
-    pub path: String,
-    /// The token's value as CSS (`#4f46e5`).
-    pub value: String,
-    pub rgba: Rgba,
-    pub lab: Lab,
-    pub semantic: bool,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct LengthToken {
-    pub path: String,
-    pub px: f64,
-    pub semantic: bool,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct FamilyToken {
-    pub path: String,
-    pub value: String,
-    /// Lowercase family names.
-    pub families: Vec<String>,
-    pub semantic: bool,
-}
 
 #[derive(Debug, Clone)]
 pub(crate) struct WeightToken {
@@ -56,15 +27,21 @@ pub(crate) enum LengthRole {
     Radius,
 }
 
-/// The reference tokens, grouped by what they can stand for.
+impl LengthRole {
+    fn kind(self) -> DriftKind {
+        match self {
+            LengthRole::FontSize => DriftKind::FontSize,
+            LengthRole::Spacing => DriftKind::Spacing,
+            LengthRole::Radius => DriftKind::Radius,
+        }
+    }
+}
+
+/// The reference tokens: the drift report's index plus the font weights it does not judge.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Tokens {
-    pub colors: Vec<ColorToken>,
-    pub font_sizes: Vec<LengthToken>,
-    pub spacing: Vec<LengthToken>,
-    pub radii: Vec<LengthToken>,
-    pub families: Vec<FamilyToken>,
-    pub weights: Vec<WeightToken>,
+    index: TokenIndex,
+    weights: Vec<WeightToken>,
 }
 
 fn segments(path: &str) -> Vec<String> {
@@ -75,113 +52,46 @@ fn segments(path: &str) -> Vec<String> {
         .collect()
 }
 
-fn path_has(path: &str, words: &[&str]) -> bool {
-    segments(path)
-        .iter()
-        .any(|segment| words.iter().any(|w| segment.starts_with(w)))
-}
-
-/// The role of a dimension token from its path: the drift report's own reading.
-fn dimension_role(path: &str) -> Option<LengthRole> {
-    match devflow_reference::drift::dimension_token_kind(path)? {
-        DriftKind::Radius => Some(LengthRole::Radius),
-        DriftKind::FontSize => Some(LengthRole::FontSize),
-        DriftKind::Spacing => Some(LengthRole::Spacing),
-        DriftKind::Color | DriftKind::FontFamily => None,
-    }
-}
-
 impl Tokens {
     pub fn new(tokens: &[ResolvedToken]) -> Self {
-        let mut out = Self::default();
-        let mut unassigned = Vec::new();
-        for token in tokens {
-            let semantic = token.alias_of.is_some();
-            match token.token_type.as_str() {
-                "color" => {
-                    if let Some(rgba) = parse_color_str(&token.value) {
-                        out.colors.push(ColorToken {
-                            path: token.path.clone(),
-                            value: token.value.clone(),
-                            rgba,
-                            lab: rgba.to_lab(),
-                            semantic,
-                        });
-                    }
-                }
-                "dimension" => {
-                    let Some(px) = Dimension::parse(&token.value).map(Dimension::to_px) else {
-                        continue;
-                    };
-                    if px <= 0.0 {
-                        continue;
-                    }
-                    let length = LengthToken {
-                        path: token.path.clone(),
-                        px,
-                        semantic,
-                    };
-                    match dimension_role(&token.path) {
-                        Some(LengthRole::FontSize) => out.font_sizes.push(length),
-                        Some(LengthRole::Spacing) => out.spacing.push(length),
-                        Some(LengthRole::Radius) => out.radii.push(length),
-                        None => unassigned.push(length),
-                    }
-                }
-                "fontFamily" => {
-                    let families: Vec<String> = font_families(&token.value)
-                        .iter()
-                        .map(|f| f.to_lowercase())
-                        .collect();
-                    if !families.is_empty() {
-                        out.families.push(FamilyToken {
-                            path: token.path.clone(),
-                            value: token.value.clone(),
-                            families,
-                            semantic,
-                        });
-                    }
-                }
-                "fontWeight" => out.weights.push(WeightToken {
-                    path: token.path.clone(),
-                    value: token.value.clone(),
-                }),
-                _ => {}
-            }
+        Self {
+            index: TokenIndex::new(tokens),
+            weights: tokens
+                .iter()
+                .filter(|t| t.token_type == "fontWeight")
+                .map(|t| WeightToken {
+                    path: t.path.clone(),
+                    value: t.value.clone(),
+                })
+                .collect(),
         }
-        for list in [&mut out.font_sizes, &mut out.spacing, &mut out.radii] {
-            if list.is_empty() {
-                list.extend(unassigned.iter().cloned());
-            }
-        }
-        out
     }
 
     pub fn is_empty(&self) -> bool {
-        self.colors.is_empty()
-            && self.font_sizes.is_empty()
-            && self.spacing.is_empty()
-            && self.radii.is_empty()
-            && self.families.is_empty()
+        DriftKind::ALL.iter().all(|&kind| !self.index.judges(kind))
+    }
+
+    pub fn colors(&self) -> &[ColorToken] {
+        self.index.colors()
+    }
+
+    pub fn families(&self) -> &[FamilyToken] {
+        self.index.families()
     }
 
     pub fn lengths(&self, role: LengthRole) -> &[LengthToken] {
-        match role {
-            LengthRole::FontSize => &self.font_sizes,
-            LengthRole::Spacing => &self.spacing,
-            LengthRole::Radius => &self.radii,
-        }
+        self.index.lengths(role.kind())
     }
 
     /// The colour token the words name best, e.g. `brand primary` → `color.brand.primary`,
     /// `brand` → `color.brand.primary` (the plain member of the group beats `-hover`).
     pub fn color_named(&self, words: &[String]) -> Option<&ColorToken> {
-        best_named(&self.colors, words, |t| (&t.path, t.semantic))
+        best_named(self.colors(), words, |t| (&t.path, t.semantic))
     }
 
     /// The font family token the words name (`heading`, `serif`, `body`).
     pub fn family_named(&self, words: &[String]) -> Option<&FamilyToken> {
-        best_named(&self.families, words, |t| (&t.path, t.semantic))
+        best_named(self.families(), words, |t| (&t.path, t.semantic))
     }
 
     /// The family token for a role: `heading`/`display` for headings, `body`/`base`/`sans`
@@ -197,7 +107,7 @@ impl Tokens {
         wanted
             .iter()
             .find_map(|w| {
-                self.families
+                self.families()
                     .iter()
                     .find(|t| segments(&t.path).iter().any(|s| s == w))
             })
@@ -205,66 +115,27 @@ impl Tokens {
                 if heading {
                     self.family_for(false)
                 } else {
-                    self.families.first()
+                    self.families().first()
                 }
             })
     }
 
-    /// The nearest colour token as the drift report picks it.
+    /// The nearest colour token as the drift report picks it, and its ΔE.
     pub fn nearest_color(&self, color: Rgba, property: &str) -> Option<(&ColorToken, f64)> {
-        let lab = color.to_lab();
-        let hints = color_role_hints(property);
-        let mut best: Option<(&ColorToken, f64, (bool, bool))> = None;
-        for token in &self.colors {
-            let distance =
-                ciede2000(lab, token.lab) + ALPHA_PENALTY * (color.a - token.rgba.a).abs();
-            let preference = (!path_has(&token.path, hints), !token.semantic);
-            let better = match &best {
-                None => true,
-                Some((current, d, p)) => {
-                    if (distance - d).abs() > 1e-9 {
-                        distance < *d
-                    } else {
-                        (preference, &token.path) < (*p, &current.path)
-                    }
-                }
-            };
-            if better {
-                best = Some((token, distance, preference));
-            }
-        }
-        best.map(|(t, d, _)| (t, d))
+        self.index
+            .nearest_color(color, property)
+            .map(|n| (n.token, n.distance))
     }
 
     /// The nearest length token of a role (by ratio) and whether `px` is already on it.
     pub fn nearest_length(&self, role: LengthRole, px: f64) -> Option<(&LengthToken, bool)> {
-        let px = px.abs();
-        if px == 0.0 {
-            return None;
-        }
-        let mut best: Option<(&LengthToken, f64)> = None;
-        for token in self.lengths(role) {
-            let ratio = px.max(token.px) / px.min(token.px) - 1.0;
-            let better = match &best {
-                None => true,
-                Some((current, r)) => {
-                    if (ratio - r).abs() > 1e-9 {
-                        ratio < *r
-                    } else {
-                        (!token.semantic, &token.path) < (!current.semantic, &current.path)
-                    }
-                }
-            };
-            if better {
-                best = Some((token, ratio));
-            }
-        }
-        best.map(|(t, _)| (t, (px - t.px).abs() <= LENGTH_ON_TOKEN_PX))
+        self.index
+            .nearest_length(role.kind(), px)
+            .map(|n| (n.token, n.on_token))
     }
 
-    /// The next token of the scale above (or below) `px`, skipping "pill"-like extremes.
-    pub fn step(&self, role: LengthRole, px: f64, up: bool) -> Option<f64> {
-        let px = px.abs();
+    /// The distinct values of a role's tokens, smallest first, without "pill"-like extremes.
+    fn scale(&self, role: LengthRole) -> Vec<f64> {
         let mut scale: Vec<f64> = self
             .lengths(role)
             .iter()
@@ -273,6 +144,13 @@ impl Tokens {
             .collect();
         scale.sort_by(f64::total_cmp);
         scale.dedup();
+        scale
+    }
+
+    /// The next token of the scale above (or below) `px`.
+    pub fn step(&self, role: LengthRole, px: f64, up: bool) -> Option<f64> {
+        let px = px.abs();
+        let scale = self.scale(role);
         if up {
             scale.into_iter().find(|&v| v > px + LENGTH_ON_TOKEN_PX)
         } else {
@@ -285,20 +163,21 @@ impl Tokens {
 
     /// The middle of a scale (the "md" of `sm`/`md`/`lg`), for a value that had none.
     pub fn middle(&self, role: LengthRole) -> Option<f64> {
-        let mut scale: Vec<f64> = self
-            .lengths(role)
-            .iter()
-            .map(|t| t.px)
-            .filter(|&v| v < 999.0)
-            .collect();
-        scale.sort_by(f64::total_cmp);
-        scale.dedup();
+        let scale = self.scale(role);
         scale.get(scale.len() / 2).copied()
+    }
+
+    /// The path of the length token of `role` worth exactly `px`.
+    pub fn path_at(&self, role: LengthRole, px: f64) -> Option<String> {
+        self.lengths(role)
+            .iter()
+            .find(|t| (t.px - px).abs() < 0.01)
+            .map(|t| t.path.clone())
     }
 
     /// The largest radius token (a pill), when there is one.
     pub fn pill(&self) -> Option<f64> {
-        self.radii
+        self.lengths(LengthRole::Radius)
             .iter()
             .filter(|t| t.px >= 999.0 || path_has(&t.path, &["pill", "full", "round"]))
             .map(|t| t.px)
@@ -309,7 +188,7 @@ impl Tokens {
     /// (`hints`) and avoiding paths meant for another role (`avoid`).
     pub fn extreme_color(&self, dark: bool, hints: &[&str], avoid: &[&str]) -> Option<&ColorToken> {
         let lightness = |t: &ColorToken| if dark { t.lab.l } else { -t.lab.l };
-        self.colors
+        self.colors()
             .iter()
             .filter(|t| t.rgba.a >= 0.99)
             .min_by(|a, b| {
@@ -326,7 +205,7 @@ impl Tokens {
     /// text in a saturated colour is hard to read, then most contrasting with `background`.
     pub fn text_colors_for(&self, background: Rgba) -> Vec<&ColorToken> {
         let mut list: Vec<&ColorToken> = self
-            .colors
+            .colors()
             .iter()
             .filter(|t| {
                 t.rgba.a >= 0.99
@@ -354,7 +233,7 @@ impl Tokens {
     pub fn on_color(&self, token: &str) -> Option<&ColorToken> {
         let leaf = token.rsplit('.').next()?.to_ascii_lowercase();
         let wanted = format!("on-{leaf}");
-        self.colors
+        self.colors()
             .iter()
             .find(|t| t.path.to_ascii_lowercase().rsplit('.').next() == Some(wanted.as_str()))
     }
@@ -362,7 +241,7 @@ impl Tokens {
     /// The hover variant of a colour token (`color.brand.primary-hover`).
     pub fn hover_of(&self, token: &str) -> Option<&ColorToken> {
         let lower = token.to_ascii_lowercase();
-        self.colors.iter().find(|t| {
+        self.colors().iter().find(|t| {
             let p = t.path.to_ascii_lowercase();
             p == format!("{lower}-hover") || p == format!("{lower}.hover")
         })
@@ -419,24 +298,6 @@ fn best_named<'t, T>(
         }
     }
     best.map(|(t, _, _)| t)
-}
-
-/// Token path words that suit a property, for tie-breaks (as the drift report uses them).
-pub(crate) fn color_role_hints(property: &str) -> &'static [&'static str] {
-    if property.contains("background") {
-        &["background", "surface", "bg", "canvas"]
-    } else if property.contains("border")
-        || property.contains("outline")
-        || property.contains("rule")
-    {
-        &["border", "outline", "stroke", "divider"]
-    } else if property.contains("shadow") {
-        &["shadow", "elevation"]
-    } else if property == "color" || property.ends_with("text-fill-color") {
-        &["text", "foreground", "fg", "content", "on"]
-    } else {
-        &[]
-    }
 }
 
 #[cfg(test)]

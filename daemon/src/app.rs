@@ -1,7 +1,6 @@
 //! Start-up shared by every way of running the daemon: the state dir and its lock, logging,
 //! the store, the parts, the facade and the TTL sweeper.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -24,9 +23,18 @@ pub struct Daemon {
     _preview_events: tokio::task::JoinHandle<()>,
 }
 
+/// The `log` setting (`DEVFLOW_LOG`), else `default`.
+fn log_filter(config: &Config, default: &str) -> EnvFilter {
+    config
+        .log
+        .as_deref()
+        .and_then(|filter| EnvFilter::try_new(filter).ok())
+        .unwrap_or_else(|| EnvFilter::new(default))
+}
+
 /// Logs go to stderr (stdout belongs to the LSP transport) and to per-session log files.
-pub fn init_logging(state_dir: &std::path::Path) {
-    let filter = EnvFilter::try_from_env("DEVFLOW_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+pub fn init_logging(config: &Config) {
+    let filter = log_filter(config, "info");
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(
@@ -34,13 +42,13 @@ pub fn init_logging(state_dir: &std::path::Path) {
                 .with_writer(std::io::stderr)
                 .with_ansi(false),
         )
-        .with(SessionLogLayer::new(state_dir.join("logs")))
+        .with(SessionLogLayer::new(config.logs_dir()))
         .try_init();
 }
 
 /// For `devflow run`: only errors on stderr (progress lines are its own).
-pub fn init_logging_quiet() {
-    let filter = EnvFilter::try_from_env("DEVFLOW_LOG").unwrap_or_else(|_| EnvFilter::new("error"));
+pub fn init_logging_quiet(config: &Config) {
+    let filter = log_filter(config, "error");
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(
@@ -73,23 +81,29 @@ pub async fn open(config: Config) -> anyhow::Result<Daemon> {
         .with_context(|| format!("cannot open {}", config.db_path().display()))?;
     // Console errors, dev-server crashes and hand edits the previews notice by themselves.
     let (preview_events_tx, preview_events) = tokio::sync::mpsc::channel(1024);
-    let budget = crate::proposers::context_budget()?;
     let parts = Parts {
         proposers: Proposers {
-            default: default_proposer()?,
+            default: config.proposer,
             builtin: Some(Arc::new(crate::builtin_proposer::BuiltinProposer)),
-            bedrock: crate::proposers::bedrock_from_env(&config.state_dir, budget)?,
-            openai: crate::proposers::openai_from_env(&config.state_dir, budget)?,
+            bedrock: crate::proposers::bedrock_from_config(&config),
+            openai: crate::proposers::openai_from_config(&config)?,
         },
         patch_engine: Arc::new(crate::engine::WorkspacePatchEngine),
         ingest: Arc::new(crate::engine::ZipIngest),
         preview: Arc::new(crate::preview::SessionPreviews::new(
-            crate::preview::PreviewSettings::default(),
+            crate::preview::PreviewSettings {
+                // Dev servers a killed daemon left running are ended here, at start-up.
+                owner_file: Some(config.state_dir.join("preview-owner")),
+                ..Default::default()
+            },
             preview_events_tx,
         )),
     };
+    // Uploads and artifacts: the state dir, or S3 with every bucket checked up front.
+    let artifacts = Arc::new(crate::artifacts::SessionArtifacts::from_config(&config).await?);
     let interval = config.sweep_interval;
-    let service = Service::open(config, Arc::new(store), parts, Arc::new(Metrics::default()))
+    let metrics = Arc::new(Metrics::default());
+    let service = Service::open_with_artifacts(config, Arc::new(store), parts, metrics, artifacts)
         .await
         .map_err(|e| anyhow::anyhow!("cannot recover the daemon's state: {e}"))?;
     let sweeper = crate::sweeper::spawn(service.clone(), interval);
@@ -100,23 +114,4 @@ pub async fn open(config: Config) -> anyhow::Result<Daemon> {
         _sweeper: sweeper,
         _preview_events: preview_events,
     })
-}
-
-fn default_proposer() -> anyhow::Result<Option<devflow_protocol::ProposerKind>> {
-    match std::env::var("DEVFLOW_PROPOSER")
-        .ok()
-        .filter(|v| !v.is_empty())
-    {
-        None => Ok(None),
-        Some(name) => serde_json::from_value(serde_json::Value::String(name.clone()))
-            .map(Some)
-            .map_err(|_| {
-                anyhow::anyhow!("DEVFLOW_PROPOSER={name:?} is not one of builtin, bedrock, openai")
-            }),
-    }
-}
-
-/// The state dir from the flag, or the platform default.
-pub fn state_dir(flag: Option<PathBuf>) -> PathBuf {
-    flag.unwrap_or_else(Config::default_state_dir)
 }

@@ -36,7 +36,10 @@ pub struct RunOptions {
     pub keep_changes: bool,
     /// Write the combined diff of the applied patches here.
     pub out: Option<PathBuf>,
+    /// A state dir to keep; by default the run uses a private one, removed at the end.
     pub state_dir: Option<PathBuf>,
+    /// Proposer and model settings; its `state_dir` is replaced by the run's.
+    pub config: Config,
 }
 
 /// How the run ended.
@@ -50,14 +53,80 @@ pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
 pub const EXIT_ENVIRONMENT: u8 = 3;
 
-fn progress(line: &str) {
-    if std::io::stderr().is_terminal() {
-        eprint!("\r\x1b[2K{line}");
-        if line.ends_with("READY") || line.contains("FAILED") || line.starts_with("devflow:") {
-            eprintln!();
+/// Progress on stderr: on a terminal a bar redrawn in place, otherwise (CI logs, pipes) one
+/// plain line per step.
+struct Progress {
+    tty: bool,
+    /// Instructions in the run.
+    total: usize,
+}
+
+/// Width of the bar in characters.
+const BAR_WIDTH: usize = 24;
+
+impl Progress {
+    fn new(total: usize) -> Self {
+        Progress {
+            tty: std::io::stderr().is_terminal(),
+            total: total.max(1),
         }
-    } else {
-        eprintln!("{line}");
+    }
+
+    /// A message of its own line.
+    fn note(&self, line: &str) {
+        if self.tty {
+            eprintln!("\r\x1b[2K{line}");
+        } else {
+            eprintln!("{line}");
+        }
+    }
+
+    /// Instruction `index` (0-based) reached `status`.
+    fn command(
+        &self,
+        index: usize,
+        instruction: &str,
+        status: CommandStatus,
+        detail: Option<&str>,
+    ) {
+        let short: String = instruction.chars().take(60).collect();
+        let text = match detail {
+            Some(detail) => format!("{short}: {} — {detail}", status.as_str()),
+            None => format!("{short}: {}", status.as_str()),
+        };
+        if !self.tty {
+            eprintln!("{text}");
+            return;
+        }
+        let stage = match status {
+            CommandStatus::Queued => 0.05,
+            CommandStatus::Analyzing => 0.3,
+            CommandStatus::Patching => 0.7,
+            CommandStatus::Ready | CommandStatus::Failed => 1.0,
+        };
+        let done = (index as f64 + stage) / self.total as f64;
+        let filled = ((done * BAR_WIDTH as f64).round() as usize).min(BAR_WIDTH);
+        let bar = format!("{}{}", "#".repeat(filled), "-".repeat(BAR_WIDTH - filled));
+        let position = format!("{}/{}", index + 1, self.total);
+        if status.is_final() {
+            eprintln!("\r\x1b[2K[{bar}] {position} {text}");
+        } else {
+            // One line only: the rest of the text would wrap and break the redraw.
+            let line: String = format!("[{bar}] {position} {text}")
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .take(120)
+                .collect();
+            eprint!("\r\x1b[2K{line}");
+        }
+    }
+
+    /// A step of the instruction that is not a status (the re-inference).
+    fn command_note(&self, instruction: &str, line: &str) {
+        let short: String = instruction.chars().take(60).collect();
+        self.note(&format!("{short}: {line}"));
     }
 }
 
@@ -88,7 +157,11 @@ pub async fn run(options: RunOptions) -> anyhow::Result<RunOutcome> {
         .state_dir
         .clone()
         .unwrap_or_else(|| temp.path().to_path_buf());
-    let daemon = crate::app::open(Config::new(state_dir)).await?;
+    let config = Config {
+        state_dir,
+        ..options.config.clone()
+    };
+    let daemon = crate::app::open(config).await?;
     let service = daemon.service.clone();
     let outcome = drive(&service, &options).await;
     Ok(match outcome {
@@ -98,6 +171,20 @@ pub async fn run(options: RunOptions) -> anyhow::Result<RunOutcome> {
 }
 
 async fn drive(service: &Service, options: &RunOptions) -> Result<RunOutcome, ServiceError> {
+    let progress = Progress::new(options.instructions.len());
+    // Without the proposer nothing can run: say so before touching the site (exit 3).
+    let (kind, available) = service.proposer_available(options.proposer);
+    if !available {
+        let hint = match kind {
+            ProposerKind::Bedrock => "configure AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID, an IAM role) or a bedrock* setting",
+            ProposerKind::Openai => "set openaiUrl (DEVFLOW_OPENAI_URL) to an OpenAI-compatible server",
+            ProposerKind::Builtin => "this build has no builtin proposer",
+        };
+        return Err(ServiceError::not_configured(format!(
+            "no {} proposer is configured: {hint}, or choose another with --proposer",
+            kind.as_str()
+        )));
+    }
     let (source, zip) = match &options.site {
         Site::Dir(path) => (
             Some(SessionSource::Dir {
@@ -122,7 +209,7 @@ async fn drive(service: &Service, options: &RunOptions) -> Result<RunOutcome, Se
                 zip_path,
             })
             .await?;
-        progress(&format!(
+        progress.note(&format!(
             "devflow: unpacked {} files ({} bytes)",
             summary.files, summary.bytes
         ));
@@ -136,10 +223,12 @@ async fn drive(service: &Service, options: &RunOptions) -> Result<RunOutcome, Se
                 path: Some(path),
             })
             .await?;
-        progress(&format!(
-            "devflow: reference with {} tokens, drift score {:?}",
-            set.tokens.len(),
-            set.drift_score
+        let drift = set
+            .drift_score
+            .map_or_else(|| "unknown".to_string(), |score| score.to_string());
+        progress.note(&format!(
+            "devflow: reference with {} tokens, drift score {drift}",
+            set.tokens.len()
         ));
     }
     if let Some(proposer) = options.proposer {
@@ -160,14 +249,15 @@ async fn drive(service: &Service, options: &RunOptions) -> Result<RunOutcome, Se
                 session_id: session_id.clone(),
             })
             .await?;
-        wait_for_preview(service, &session_id).await?;
+        wait_for_preview(service, &session_id, &progress).await?;
     }
 
+    let run_started = std::time::Instant::now();
     let mut commands = Vec::new();
     let mut diffs = Vec::new();
     let mut applied = Vec::new();
     let mut exit_code = EXIT_READY;
-    for instruction in &options.instructions {
+    for (index, instruction) in options.instructions.iter().enumerate() {
         let started = std::time::Instant::now();
         let submitted = service
             .submit_command(SubmitCommandParams {
@@ -178,7 +268,15 @@ async fn drive(service: &Service, options: &RunOptions) -> Result<RunOutcome, Se
             })
             .await?;
         let command_id = submitted.command_id;
-        follow(service, &session_id, &command_id, instruction).await?;
+        follow(
+            service,
+            &session_id,
+            &command_id,
+            instruction,
+            index,
+            &progress,
+        )
+        .await?;
         let command = service
             .get_command(CommandParams {
                 session_id: session_id.clone(),
@@ -244,7 +342,7 @@ async fn drive(service: &Service, options: &RunOptions) -> Result<RunOutcome, Se
                     patch_id: Some(first.clone()),
                 })
                 .await?;
-            progress("devflow: changes rolled back (use --keep-changes to keep them)");
+            progress.note("devflow: changes rolled back (use --keep-changes to keep them)");
         }
     }
     let workspace = match &options.site {
@@ -261,8 +359,18 @@ async fn drive(service: &Service, options: &RunOptions) -> Result<RunOutcome, Se
             session_id: session_id.clone(),
         })
         .await?;
+    // The run's drift: before its first command, after its last applied one.
+    let drift_before = commands.first().map(|c| c["driftBefore"].clone());
+    let drift_after = commands
+        .iter()
+        .rev()
+        .find(|c| c["status"] == "READY")
+        .map(|c| c["driftAfter"].clone());
     let report = json!({
         "status": if exit_code == EXIT_READY { "READY" } else { "FAILED" },
+        "driftBefore": drift_before,
+        "driftAfter": drift_after,
+        "elapsedMs": run_started.elapsed().as_millis() as u64,
         "sessionId": session_id,
         "workspace": workspace,
         "keptChanges": keep,
@@ -273,7 +381,11 @@ async fn drive(service: &Service, options: &RunOptions) -> Result<RunOutcome, Se
     Ok(RunOutcome { exit_code, report })
 }
 
-async fn wait_for_preview(service: &Service, session_id: &str) -> Result<(), ServiceError> {
+async fn wait_for_preview(
+    service: &Service,
+    session_id: &str,
+    progress: &Progress,
+) -> Result<(), ServiceError> {
     for _ in 0..600 {
         let session = service
             .get_session(SessionParams {
@@ -282,7 +394,7 @@ async fn wait_for_preview(service: &Service, session_id: &str) -> Result<(), Ser
             .await?;
         match session.status {
             SessionStatus::Running => {
-                progress(&format!(
+                progress.note(&format!(
                     "devflow: preview at {}",
                     session.preview_url.unwrap_or_default()
                 ));
@@ -309,6 +421,8 @@ async fn follow(
     session_id: &str,
     command_id: &str,
     instruction: &str,
+    index: usize,
+    progress: &Progress,
 ) -> Result<(), ServiceError> {
     let (_, mut events) = service
         .subscribe(SubscribeParams {
@@ -316,7 +430,6 @@ async fn follow(
             after_seq: Some(0),
         })
         .await?;
-    let short: String = instruction.chars().take(60).collect();
     while let Some(event) = events.next().await {
         if event.command_id.as_deref() != Some(command_id) {
             continue;
@@ -326,11 +439,7 @@ async fn follow(
                 status,
                 error_summary,
             } => {
-                let line = match error_summary {
-                    Some(summary) => format!("{short}: {} — {summary}", status.as_str()),
-                    None => format!("{short}: {}", status.as_str()),
-                };
-                progress(&line);
+                progress.command(index, instruction, *status, error_summary.as_deref());
                 if status.is_final() {
                     return Ok(());
                 }
@@ -339,9 +448,10 @@ async fn follow(
                 summary,
                 will_retry: true,
                 ..
-            } => progress(&format!(
-                "{short}: first proposal failed ({summary}); asking once more"
-            )),
+            } => progress.command_note(
+                instruction,
+                &format!("first proposal failed ({summary}); asking once more"),
+            ),
             _ => {}
         }
     }

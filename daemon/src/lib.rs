@@ -5,9 +5,12 @@
 
 pub mod app;
 pub mod apply;
+pub mod artifacts;
 pub mod auth;
 pub mod builtin_proposer;
+pub mod client;
 pub mod config;
+pub mod editor;
 pub mod engine;
 pub mod error;
 pub mod events;

@@ -1,6 +1,7 @@
-//! Per-session logs: a `tracing` layer that appends every event recorded inside a span (or
-//! with a field) carrying `session_id` to `logs/<session_id>.log` in the state dir. That file
-//! is what `logsUrl` serves, so a failure's summary always links to its full story.
+//! Per-session logs: a `tracing` layer that appends every event of devflow's own crates
+//! recorded inside a span (or with a field) carrying `session_id` to
+//! `logs/<session_id>.log` in the state dir. That file (or, with S3 blobs, its copy) is what
+//! `logsUrl` serves, so a failure's summary always links to its full story.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -92,6 +93,12 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        // The session's story is devflow's own lines. Libraries' debug output (the AWS SDK
+        // copying this very log to S3, HTTP clients) would drown it and, for the copy, feed
+        // itself: every copy would log lines that make the log differ from the copy.
+        if !event.metadata().target().starts_with("devflow") {
+            return;
+        }
         let mut visitor = FieldText::default();
         event.record(&mut visitor);
         let mut session_id = visitor.session_id.clone();
@@ -182,6 +189,7 @@ mod tests {
             drop(_entered);
             tracing::info!("outside any session");
             tracing::info!(session_id = "../../etc/passwd", "hostile id");
+            tracing::info!(target: "aws_sdk_s3::client", session_id = id, "library noise");
         });
         let text = std::fs::read_to_string(dir.path().join(format!("{id}.log"))).unwrap();
         assert!(
@@ -191,6 +199,10 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("outside any session"));
+        assert!(
+            !text.contains("library noise"),
+            "only devflow's own lines: {text}"
+        );
         assert_eq!(
             std::fs::read_dir(dir.path()).unwrap().count(),
             1,

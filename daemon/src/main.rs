@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use devflow_daemon::app;
 use devflow_daemon::auth::{self, Origins};
-use devflow_daemon::config::Config;
+use devflow_daemon::config::{Config, ConfigValues};
 use devflow_daemon::transport::http::{self, AppState};
 
 #[derive(Parser)]
@@ -17,6 +17,10 @@ use devflow_daemon::transport::http::{self, AppState};
     about = "Improve a web site's design by talking to it"
 )]
 struct Cli {
+    /// The config file (default: `devflow.toml` in the state dir). Every key can also be set
+    /// as `DEVFLOW_<KEY>`; flags win over the environment, which wins over the file.
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -25,14 +29,16 @@ struct Cli {
 enum Command {
     /// Serve REST + SSE and JSON-RPC over WebSocket (`/rpc`) on one loopback port.
     Serve {
-        #[arg(long, default_value_t = 7878)]
-        port: u16,
-        #[arg(long, default_value = "127.0.0.1")]
-        bind: String,
+        /// The port (default 7878; 0 = any free port).
+        #[arg(long)]
+        port: Option<u16>,
+        /// The address to listen on (default 127.0.0.1).
+        #[arg(long)]
+        bind: Option<String>,
         #[arg(long)]
         state_dir: Option<PathBuf>,
-        /// Access token; generated and kept in the state dir when absent.
-        #[arg(long, env = "DEVFLOW_TOKEN", hide_env_values = true)]
+        /// Access token (also `DEVFLOW_TOKEN`); generated and kept in the state dir when absent.
+        #[arg(long)]
         token: Option<String>,
         /// A site folder or zip to open as a session right away; its preview URL is printed.
         site: Option<PathBuf>,
@@ -53,6 +59,60 @@ enum Command {
     /// per-hunk report. Exit code 0 applied, 1 a hunk does not fit (nothing written), 2 bad
     /// input, 3 environment problem.
     Apply(devflow_daemon::apply::ApplyArgs),
+    /// Call one method of a running daemon (JSON-RPC over its WebSocket) and print the result
+    /// as JSON. Exit code 0 done, 1 the daemon answered with an error (printed on stderr),
+    /// 2 bad arguments, 3 daemon unreachable or token refused.
+    Rpc(RpcArgs),
+    /// Print a session's events as JSON lines, resuming after `--after`. Exit codes as `rpc`.
+    Events(EventsArgs),
+}
+
+/// How `rpc` and `events` find the daemon.
+#[derive(clap::Args)]
+struct DaemonArgs {
+    /// The daemon's URL, e.g. http://127.0.0.1:7878 (default: the one `devflow serve`
+    /// recorded in the state dir).
+    #[arg(long, env = "DEVFLOW_URL")]
+    url: Option<String>,
+    /// The access token (default: the state dir's `token` file).
+    #[arg(long, env = "DEVFLOW_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Where the local daemon keeps its `url` and `token` files.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct RpcArgs {
+    /// The method, e.g. session/create, command/submit, session/get.
+    method: String,
+    /// Its params as a JSON object; `-` reads them from stdin. Default `{}`.
+    params: Option<String>,
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
+    #[command(flatten)]
+    daemon: DaemonArgs,
+}
+
+#[derive(clap::Args)]
+struct EventsArgs {
+    /// The session id.
+    session: String,
+    /// Only events after this seq (the last one a script saw).
+    #[arg(long, value_name = "SEQ", default_value_t = 0)]
+    after: u64,
+    /// Keep printing live events (the default).
+    #[arg(long, overrides_with = "no_follow")]
+    follow: bool,
+    /// Stop once the events so far are printed.
+    #[arg(long, overrides_with = "follow")]
+    no_follow: bool,
+    /// Stop after this command's final event (READY or FAILED).
+    #[arg(long, value_name = "COMMAND_ID")]
+    until_final: Option<String>,
+    #[command(flatten)]
+    daemon: DaemonArgs,
 }
 
 #[derive(clap::Args)]
@@ -94,12 +154,43 @@ struct RunArgs {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    if let Command::Proxy(args) = cli.command {
-        return devflow_daemon::preview::standalone::main(args);
-    }
-    if let Command::Apply(args) = cli.command {
-        return std::process::ExitCode::from(devflow_daemon::apply::run(args));
-    }
+    let config_file = cli.config;
+    let flags = |state_dir: &Option<PathBuf>| ConfigValues {
+        state_dir: state_dir.clone(),
+        ..ConfigValues::default()
+    };
+    let (config, command) = match cli.command {
+        Command::Proxy(args) => return devflow_daemon::preview::standalone::main(args),
+        Command::Apply(args) => {
+            return std::process::ExitCode::from(devflow_daemon::apply::run(args))
+        }
+        Command::Serve {
+            port,
+            bind,
+            state_dir,
+            token,
+            site,
+        } => {
+            let flags = ConfigValues {
+                port,
+                bind,
+                token,
+                ..flags(&state_dir)
+            };
+            (flags, Started::Serve { site })
+        }
+        Command::Lsp { state_dir } => (flags(&state_dir), Started::Lsp),
+        Command::Run(args) => (flags(&args.state_dir), Started::Run(args)),
+        Command::Rpc(args) => (flags(&args.daemon.state_dir), Started::Rpc(args)),
+        Command::Events(args) => (flags(&args.daemon.state_dir), Started::Events(args)),
+    };
+    let config = match Config::load(config_file.as_deref(), config) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("devflow: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -110,10 +201,14 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(3);
         }
     };
-    if let Command::Run(args) = cli.command {
-        return runtime.block_on(headless(args));
-    }
-    match runtime.block_on(run(cli)) {
+    let result = match command {
+        Started::Run(args) => return runtime.block_on(headless(args, config)),
+        Started::Rpc(args) => return runtime.block_on(rpc(args, config)),
+        Started::Events(args) => return runtime.block_on(events(args, config)),
+        Started::Serve { site } => runtime.block_on(serve(config, site)),
+        Started::Lsp => runtime.block_on(lsp(config)),
+    };
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("devflow: {error:#}");
@@ -122,47 +217,63 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Serve {
-            port,
-            bind,
-            state_dir,
-            token,
-            site,
-        } => serve(port, bind, app::state_dir(state_dir), token, site).await,
-        Command::Proxy(args) => devflow_daemon::preview::standalone::run(args).await,
-        Command::Lsp { state_dir } => {
-            let state_dir = app::state_dir(state_dir);
-            app::init_logging(&state_dir);
-            let daemon = app::open(Config::new(state_dir)).await?;
-            devflow_daemon::transport::lsp::serve_stdio(daemon.service.clone()).await;
-            Ok(())
-        }
-        Command::Run(args) => {
-            let code = headless(args).await;
-            anyhow::ensure!(
-                code == std::process::ExitCode::SUCCESS,
-                "devflow run failed"
-            );
-            Ok(())
-        }
-        Command::Apply(args) => {
-            let code = devflow_daemon::apply::run(args);
-            anyhow::ensure!(code == 0, "devflow apply failed");
-            Ok(())
-        }
-    }
+/// What runs once the configuration is loaded.
+enum Started {
+    Serve { site: Option<PathBuf> },
+    Lsp,
+    Run(RunArgs),
+    Rpc(RpcArgs),
+    Events(EventsArgs),
 }
 
-async fn serve(
-    port: u16,
-    bind: String,
-    state_dir: PathBuf,
-    token: Option<String>,
-    site: Option<PathBuf>,
-) -> anyhow::Result<()> {
-    app::init_logging(&state_dir);
+async fn rpc(args: RpcArgs, config: Config) -> std::process::ExitCode {
+    use devflow_daemon::client;
+    let params = match client::parse_request(&args.method, args.params.as_deref()) {
+        Ok(params) => params,
+        Err(error) => {
+            eprintln!("devflow: {}", error.message);
+            return std::process::ExitCode::from(error.exit_code);
+        }
+    };
+    let target = match client::target(args.daemon.url, args.daemon.token, &config) {
+        Ok(target) => target,
+        Err(error) => {
+            eprintln!("devflow: {}", error.message);
+            return std::process::ExitCode::from(error.exit_code);
+        }
+    };
+    let timeout = std::time::Duration::from_secs(args.timeout.max(1));
+    std::process::ExitCode::from(client::rpc(&target, &args.method, params, timeout).await)
+}
+
+async fn events(args: EventsArgs, config: Config) -> std::process::ExitCode {
+    use devflow_daemon::client;
+    let target = match client::target(args.daemon.url, args.daemon.token, &config) {
+        Ok(target) => target,
+        Err(error) => {
+            eprintln!("devflow: {}", error.message);
+            return std::process::ExitCode::from(error.exit_code);
+        }
+    };
+    let options = client::EventsOptions {
+        session_id: args.session,
+        after_seq: args.after,
+        follow: !args.no_follow,
+        until_final: args.until_final,
+    };
+    std::process::ExitCode::from(client::events(&target, &options).await)
+}
+
+async fn lsp(config: Config) -> anyhow::Result<()> {
+    app::init_logging(&config);
+    let daemon = app::open(config).await?;
+    devflow_daemon::transport::lsp::serve_stdio(daemon.service.clone()).await;
+    Ok(())
+}
+
+async fn serve(mut config: Config, site: Option<PathBuf>) -> anyhow::Result<()> {
+    app::init_logging(&config);
+    let (port, bind, state_dir) = (config.port, config.bind.clone(), config.state_dir.clone());
     let listener = tokio::net::TcpListener::bind((bind.as_str(), port))
         .await
         .with_context(|| {
@@ -175,13 +286,17 @@ async fn serve(
         bind.clone()
     };
     let base_url = format!("http://{host}:{port}");
-    let mut config = Config::new(state_dir.clone());
-    config.public_base_url = base_url.clone();
-    let token = match token.filter(|t| !t.is_empty()) {
+    if config.public_base_url.is_empty() {
+        config.public_base_url = base_url.clone();
+    }
+    let token = match config.token.clone().filter(|t| !t.is_empty()) {
         Some(token) => token,
         None => auth::load_or_create_token(&state_dir).context("cannot create the access token")?,
     };
     let daemon = app::open(config).await?;
+    // `devflow rpc` and `devflow events` on this machine find the daemon here.
+    devflow_daemon::client::write_url_file(&state_dir, &bind, port)
+        .with_context(|| format!("cannot record the URL in {}", state_dir.display()))?;
     let state = AppState {
         service: daemon.service.clone(),
         token: Arc::new(token.clone()),
@@ -190,17 +305,22 @@ async fn serve(
     // The one line scripts and tests read: where the daemon is and how to get in.
     println!("devflow listening on {base_url}/?token={token}");
     eprintln!("devflow: state in {}", state_dir.display());
-    if let Some(site) = site {
-        open_site(&daemon.service, &site, &base_url, &token).await?;
-    }
     // Events are small writes; without TCP_NODELAY a burst could wait on Nagle's algorithm.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the HTTP server failed")?;
+    let server = std::future::IntoFuture::into_future(
+        axum::serve(listener, http::router(state)).with_graceful_shutdown(shutdown_signal()),
+    );
+    tokio::pin!(server);
+    if let Some(site) = site {
+        // The API already answers while the site starts (an install can take minutes).
+        tokio::select! {
+            served = &mut server => return served.context("the HTTP server failed"),
+            opened = open_site(&daemon.service, &site, &base_url, &token) => opened?,
+        }
+    }
+    server.await.context("the HTTP server failed")?;
     Ok(())
 }
 
@@ -284,7 +404,14 @@ async fn open_site(
         .start_session(params.clone())
         .await
         .map_err(|e| anyhow::anyhow!("cannot start the preview: {e}"))?;
-    for _ in 0..100 {
+    // Until the preview is ready or has failed. Installing dependencies (up to 10 min) and a
+    // dev server's start (up to 2 min) end with their own errors first; this cap only
+    // guards against waiting forever.
+    const CAP: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+    const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+    let started = std::time::Instant::now();
+    let mut next_progress = started + PROGRESS_EVERY;
+    loop {
         let session = service
             .get_session(params.clone())
             .await
@@ -300,13 +427,31 @@ async fn open_site(
                 "the preview did not start: {}",
                 session.last_error_summary.unwrap_or_default()
             ),
-            _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            SessionStatus::Stopped => {
+                anyhow::bail!("the session was stopped before its preview started")
+            }
+            _ => {}
         }
+        let now = std::time::Instant::now();
+        if now.duration_since(started) > CAP {
+            anyhow::bail!(
+                "the preview did not start within {} min",
+                CAP.as_secs() / 60
+            );
+        }
+        if now >= next_progress {
+            next_progress = now + PROGRESS_EVERY;
+            eprintln!(
+                "devflow: still starting the preview of {} ({} s; installing dependencies and starting a dev server can take minutes — their output is in the log above)",
+                site.display(),
+                now.duration_since(started).as_secs()
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    anyhow::bail!("the preview did not start within 10 s")
 }
 
-async fn headless(args: RunArgs) -> std::process::ExitCode {
+async fn headless(args: RunArgs, config: Config) -> std::process::ExitCode {
     use devflow_daemon::headless::{self, RunOptions, Site, EXIT_BAD_INPUT, EXIT_ENVIRONMENT};
     let mut instructions = args.instruction.clone();
     if let Some(script) = &args.script {
@@ -335,7 +480,7 @@ async fn headless(args: RunArgs) -> std::process::ExitCode {
         .proposer
         .as_deref()
         .and_then(|name| serde_json::from_value(serde_json::Value::String(name.to_string())).ok());
-    app::init_logging_quiet();
+    app::init_logging_quiet(&config);
     let options = RunOptions {
         site,
         instructions,
@@ -345,6 +490,7 @@ async fn headless(args: RunArgs) -> std::process::ExitCode {
         keep_changes: args.keep_changes,
         out: args.out.clone(),
         state_dir: args.state_dir.clone(),
+        config,
     };
     match headless::run(options).await {
         Ok(outcome) => {

@@ -18,6 +18,9 @@ pub struct Metrics {
     requests: AtomicU64,
     request_errors: AtomicU64,
     sessions_expired: AtomicU64,
+    editor_starts: AtomicU64,
+    editor_start_millis: AtomicU64,
+    editor_crashes: AtomicU64,
 }
 
 impl Metrics {
@@ -56,6 +59,69 @@ impl Metrics {
     }
     pub fn session_expired(&self) {
         self.sessions_expired.fetch_add(1, Ordering::Relaxed);
+    }
+    /// A code-server answered `took` after its start.
+    pub fn editor_started(&self, took: std::time::Duration) {
+        self.editor_starts.fetch_add(1, Ordering::Relaxed);
+        self.editor_start_millis
+            .fetch_add(took.as_millis() as u64, Ordering::Relaxed);
+    }
+    pub fn editor_crashed(&self) {
+        self.editor_crashes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The editors' part of the exposition: starts (a summary of their durations), crashes,
+    /// and per running editor its memory, last start time and connected browsers.
+    pub fn render_editors(&self, running: &[crate::editor::EditorUsage]) -> String {
+        let mut out = String::new();
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP devflow_editor_start_seconds Time from starting a code-server to its first answer.\n\
+             # TYPE devflow_editor_start_seconds summary\n\
+             devflow_editor_start_seconds_sum {:.3}\ndevflow_editor_start_seconds_count {}",
+            load(&self.editor_start_millis) as f64 / 1000.0,
+            load(&self.editor_starts)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP devflow_editor_crashes_total code-servers that exited on their own and were restarted.\n\
+             # TYPE devflow_editor_crashes_total counter\ndevflow_editor_crashes_total {}",
+            load(&self.editor_crashes)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP devflow_editors_running code-servers running now.\n# TYPE devflow_editors_running gauge\ndevflow_editors_running {}",
+            running.len()
+        );
+        let mut gauge =
+            |name: &str, help: &str, value: &dyn Fn(&crate::editor::EditorUsage) -> String| {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+                for editor in running {
+                    let _ = writeln!(
+                        out,
+                        "{name}{{session_id=\"{}\"}} {}",
+                        editor.session_id,
+                        value(editor)
+                    );
+                }
+            };
+        gauge(
+            "devflow_editor_rss_bytes",
+            "Resident memory of a session's code-server, all its processes.",
+            &|e| e.rss_bytes.to_string(),
+        );
+        gauge(
+            "devflow_editor_last_start_seconds",
+            "How long a session's code-server took to answer at its last start.",
+            &|e| format!("{:.3}", e.start_seconds),
+        );
+        gauge(
+            "devflow_editor_browsers",
+            "Browser connections open to a session's code-server.",
+            &|e| e.browsers.to_string(),
+        );
+        out
     }
 
     /// Prometheus text exposition; `sessions` is the number of sessions by status.

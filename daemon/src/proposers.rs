@@ -5,9 +5,8 @@
 //! unusable answer is `Unusable`, which the pipeline's one re-inference is for).
 //!
 //! It remembers, per session, its last answer (so the re-inference can show the model the
-//! hunks that failed) and the files its recent proposals touched. Configuration comes from the
-//! environment ([`bedrock_from_env`], [`openai_from_env`]); nothing here is read at start-up
-//! beyond variables.
+//! hunks that failed) and the files its recent proposals touched. Their settings come from the
+//! daemon's [`Config`] ([`bedrock_from_config`], [`openai_from_config`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -20,7 +19,9 @@ use devflow_llm::context::{self, ContextInput, PreviousAttempt, ScreenNote, Sour
 use devflow_llm::openai::{OpenAi, OpenAiConfig};
 use devflow_llm::retry::CallPolicy;
 use devflow_llm::{ImageFormat, ImageInput, Model, ModelError, ModelRequest};
-use devflow_protocol::TokenUsage;
+use devflow_protocol::{ProposerKind, TokenUsage};
+
+use crate::config::Config;
 
 use crate::parts::{ProposalRequest, Proposer, ProposerAnswer, ProposerError};
 
@@ -300,83 +301,43 @@ impl Proposer for ModelProposer {
     }
 }
 
-/// A variable's value, `None` when unset or empty.
-fn var(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-}
-
-fn parse_var<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>> {
-    match var(name) {
-        None => Ok(None),
-        Some(text) => text
-            .parse()
-            .map(Some)
-            .map_err(|_| anyhow::anyhow!("{name}={text:?} is not a valid number")),
-    }
-}
-
-/// The context budget: `DEVFLOW_CONTEXT_TOKENS`, else the builder's default.
-pub fn context_budget() -> anyhow::Result<usize> {
-    let budget =
-        parse_var::<usize>("DEVFLOW_CONTEXT_TOKENS")?.unwrap_or(context::DEFAULT_BUDGET_TOKENS);
-    anyhow::ensure!(
-        budget >= 2_000,
-        "DEVFLOW_CONTEXT_TOKENS={budget} is too small to hold an instruction and a file; use 2000 or more"
-    );
-    Ok(budget)
-}
-
-/// The call policy with `DEVFLOW_<PREFIX>_TIMEOUT_SECS` as the deadline.
-fn policy_from_env(prefix: &str) -> anyhow::Result<CallPolicy> {
+/// The call policy with `timeout` (`bedrockTimeoutSecs`, `openaiTimeoutSecs`) as the deadline.
+fn policy_with(timeout: Option<Duration>) -> CallPolicy {
     let mut policy = CallPolicy::default();
-    if let Some(secs) = parse_var::<u64>(&format!("DEVFLOW_{prefix}_TIMEOUT_SECS"))? {
-        anyhow::ensure!(secs > 0, "DEVFLOW_{prefix}_TIMEOUT_SECS must be at least 1");
-        policy.deadline = Duration::from_secs(secs);
+    if let Some(deadline) = timeout {
+        policy.deadline = deadline;
         policy.attempt_timeout = policy.attempt_timeout.min(policy.deadline);
     }
-    Ok(policy)
+    policy
 }
 
-/// The Bedrock proposer, when this daemon should have one: a `DEVFLOW_BEDROCK_*` setting or
-/// `DEVFLOW_PROPOSER=bedrock` asks for it, and so do AWS credentials the environment names
+/// The Bedrock proposer, when this daemon should have one: a `bedrock*` setting or
+/// `proposer = "bedrock"` asks for it, and so do AWS credentials the environment names
 /// (keys, a profile, web identity, the ECS container endpoint). On EC2 with only an instance
 /// role, set one of the first two.
-pub fn bedrock_from_env(
-    state_dir: &Path,
-    budget: usize,
-) -> anyhow::Result<Option<Arc<dyn Proposer>>> {
-    let configured = [
-        "DEVFLOW_BEDROCK_MODEL",
-        "DEVFLOW_BEDROCK_MAX_TOKENS",
-        "DEVFLOW_BEDROCK_REGION",
-        "DEVFLOW_BEDROCK_TIMEOUT_SECS",
-    ]
-    .iter()
-    .any(|name| var(name).is_some())
-        || var("DEVFLOW_PROPOSER").as_deref() == Some("bedrock");
+pub fn bedrock_from_config(config: &Config) -> Option<Arc<dyn Proposer>> {
+    let settings = &config.bedrock;
+    let configured = settings.any_set() || config.proposer == Some(ProposerKind::Bedrock);
     if !configured && !crate::parts::aws_credentials_configured() {
-        return Ok(None);
+        return None;
     }
-    let mut config = BedrockConfig {
-        region: var("DEVFLOW_BEDROCK_REGION"),
-        policy: policy_from_env("BEDROCK")?,
+    let mut bedrock_config = BedrockConfig {
+        region: settings.region.clone(),
+        policy: policy_with(settings.timeout),
         ..BedrockConfig::default()
     };
-    if let Some(model) = var("DEVFLOW_BEDROCK_MODEL") {
-        config.model = model;
+    if let Some(model) = &settings.model {
+        bedrock_config.model = model.clone();
     }
-    if let Some(max_tokens) = parse_var::<u32>("DEVFLOW_BEDROCK_MAX_TOKENS")? {
-        anyhow::ensure!(
-            max_tokens > 0,
-            "DEVFLOW_BEDROCK_MAX_TOKENS must be at least 1"
-        );
-        config.max_tokens = max_tokens;
+    if let Some(max_tokens) = settings.max_tokens {
+        bedrock_config.max_tokens = max_tokens;
     }
-    tracing::info!(model = %config.model, max_tokens = config.max_tokens, "bedrock proposer configured");
-    Ok(Some(bedrock(config, state_dir, budget)))
+    tracing::info!(model = %bedrock_config.model, max_tokens = bedrock_config.max_tokens, "bedrock proposer configured");
+    Some(bedrock(
+        bedrock_config,
+        &config.state_dir,
+        config.context_tokens,
+    ))
 }
 
 /// A Bedrock proposer from an explicit configuration (tests, embedders).
@@ -388,33 +349,26 @@ pub fn bedrock(config: BedrockConfig, state_dir: &Path, budget: usize) -> Arc<dy
     ))
 }
 
-/// The OpenAI-compatible proposer, when `DEVFLOW_OPENAI_URL` is set.
-pub fn openai_from_env(
-    state_dir: &Path,
-    budget: usize,
-) -> anyhow::Result<Option<Arc<dyn Proposer>>> {
-    let Some(base_url) = var("DEVFLOW_OPENAI_URL") else {
+/// The OpenAI-compatible proposer, when `openaiUrl` (`DEVFLOW_OPENAI_URL`) is set.
+pub fn openai_from_config(config: &Config) -> anyhow::Result<Option<Arc<dyn Proposer>>> {
+    let settings = &config.openai;
+    let Some(base_url) = settings.url.clone() else {
         return Ok(None);
     };
-    anyhow::ensure!(
-        base_url.starts_with("http://") || base_url.starts_with("https://"),
-        "DEVFLOW_OPENAI_URL={base_url:?} is not an http:// or https:// URL"
-    );
-    let mut config = OpenAiConfig {
+    let openai_config = OpenAiConfig {
         base_url,
-        model: var("DEVFLOW_OPENAI_MODEL"),
-        api_key: var("DEVFLOW_OPENAI_API_KEY"),
-        max_tokens: devflow_llm::openai::DEFAULT_MAX_TOKENS,
-        policy: policy_from_env("OPENAI")?,
+        model: settings.model.clone(),
+        api_key: settings.api_key.clone(),
+        max_tokens: settings
+            .max_tokens
+            .unwrap_or(devflow_llm::openai::DEFAULT_MAX_TOKENS),
+        policy: policy_with(settings.timeout),
     };
-    if let Some(max_tokens) = parse_var::<u32>("DEVFLOW_OPENAI_MAX_TOKENS")? {
-        anyhow::ensure!(
-            max_tokens > 0,
-            "DEVFLOW_OPENAI_MAX_TOKENS must be at least 1"
-        );
-        config.max_tokens = max_tokens;
-    }
-    Ok(Some(openai(config, state_dir, budget)?))
+    Ok(Some(openai(
+        openai_config,
+        &config.state_dir,
+        config.context_tokens,
+    )?))
 }
 
 /// An OpenAI-compatible proposer from an explicit configuration.

@@ -416,3 +416,73 @@ async fn the_fixture_sites_preview_with_the_client_injected() {
         previews.stop(SESSION).await;
     }
 }
+
+/// What the pipeline does around a patch, with `write` as the patch; the verdict.
+async fn verify_after(
+    previews: &SessionPreviews,
+    site: &Path,
+    file: &str,
+    content: &str,
+) -> Result<(), String> {
+    let files = vec![file.to_string()];
+    previews.files_writing(SESSION, &files).await;
+    std::fs::write(site.join(file), content).unwrap();
+    previews.files_changed(SESSION, &files).await;
+    previews.verify(SESSION).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verification_fails_on_each_way_a_page_can_break_and_passes_otherwise() {
+    let site = static_site();
+    std::fs::create_dir(site.path().join("js")).unwrap();
+    std::fs::write(site.path().join("js/app.js"), "console.log('hi');\n").unwrap();
+    let page =
+        |head: &str| format!("<!doctype html><html><head>{head}</head><body>hi</body></html>");
+    let good = page("<link rel=stylesheet href=css/style.css><script src=\"js/app.js\"></script>");
+    std::fs::write(site.path().join("index.html"), &good).unwrap();
+    let (previews, _events) = runtime();
+    previews.start(SESSION, site.path()).await.unwrap();
+
+    assert_eq!(
+        verify_after(&previews, site.path(), "css/style.css", "body{}").await,
+        Ok(())
+    );
+
+    let missing_script =
+        page("<link rel=stylesheet href=css/style.css><script src=\"js/ap.js\"></script>");
+    let error = verify_after(&previews, site.path(), "index.html", &missing_script)
+        .await
+        .unwrap_err();
+    assert_eq!(error, "the page's script /js/ap.js answers HTTP 404");
+
+    std::fs::write(site.path().join("index.html"), &good).unwrap();
+    let error = verify_after(&previews, site.path(), "index.html", "  \n")
+        .await
+        .unwrap_err();
+    assert_eq!(error, "the page is empty");
+
+    // A change that removes the page.
+    std::fs::write(site.path().join("index.html"), &good).unwrap();
+    let files = vec!["index.html".to_string()];
+    previews.files_writing(SESSION, &files).await;
+    std::fs::remove_file(site.path().join("index.html")).unwrap();
+    previews.files_changed(SESSION, &files).await;
+    assert_eq!(
+        previews.verify(SESSION).await,
+        Err("the page answers HTTP 404".to_string())
+    );
+    // The page was already missing before this change: not the change's fault.
+    assert_eq!(
+        verify_after(&previews, site.path(), "css/style.css", "body{color:red}").await,
+        Ok(())
+    );
+
+    // Cross-origin references are not the site's to fix.
+    let cdn = page("<script src=\"https://cdn.example/x.js\"></script>");
+    std::fs::write(site.path().join("index.html"), &good).unwrap();
+    assert_eq!(
+        verify_after(&previews, site.path(), "index.html", &cdn).await,
+        Ok(())
+    );
+    previews.stop(SESSION).await;
+}

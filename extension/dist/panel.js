@@ -1708,6 +1708,7 @@ ${token.description}` : full });
   var CALL_TIMEOUT_MS = 3e4;
   var IDLE_PROBE_MS = 2e4;
   var PROBE_TIMEOUT_MS = 8e3;
+  var OPEN = 1;
   var WsLink = class {
     constructor(options) {
       this.options = options;
@@ -1793,7 +1794,7 @@ ${token.description}` : full });
       const wsUrl = new URL("/rpc", this.options.baseUrl);
       wsUrl.protocol = wsUrl.protocol === "https:" ? "wss:" : "ws:";
       wsUrl.searchParams.set("token", this.options.token);
-      const socket = new WebSocket(wsUrl.toString());
+      const socket = this.options.createSocket?.(wsUrl.toString()) ?? new WebSocket(wsUrl.toString());
       this.socket = socket;
       socket.addEventListener("open", () => {
         if (socket !== this.socket) return;
@@ -1869,7 +1870,7 @@ ${token.description}` : full });
     }
     request(method, params, timeoutMs) {
       const socket = this.socket;
-      if (!socket || socket.readyState !== WebSocket.OPEN) {
+      if (!socket || socket.readyState !== OPEN) {
         return Promise.reject(new DaemonError("DISCONNECTED", "not connected to the daemon; reconnecting…"));
       }
       const id = this.nextId++;

@@ -1,6 +1,9 @@
 // The VS Code / code-server extension host. `DevflowExtension` owns everything the
-// extension creates (the `devflow lsp` client, the panel's webview, the status bar item,
-// the output channel, the commands) and disposes it all in one place.
+// extension creates (the link to the daemon, the panel's webview, the status bar item, the
+// output channel, the commands) and disposes it all in one place. The link is `devflow lsp`
+// started as a child, or — when the `devflow.daemonUrl` setting names a running
+// `devflow serve`, as the daemon writes it into each session's code-server — JSON-RPC over
+// WebSocket to that daemon, so the browser IDE uses the daemon it belongs to.
 
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { accessSync, constants } from "node:fs";
@@ -8,6 +11,7 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { randomFillSync } from "node:crypto";
 import * as vscode from "vscode";
+import WebSocket from "ws";
 import { LanguageClient, State, type LanguageClientOptions, type ServerOptions } from "vscode-languageclient/node";
 
 import type { ToHost, ToWebview } from "./bridge-protocol.ts";
@@ -15,7 +19,8 @@ import { Bridge, type Daemon } from "./host/bridge.ts";
 import { lspArgs, resolveDaemon } from "./host/daemon-path.ts";
 import { makeNonce, webviewHtml } from "./host/html.ts";
 import { StatusModel } from "./host/status.ts";
-import type { ConnectionState, CreateSessionResult, Event, RollbackResult, Session } from "./panel/api.ts";
+import { DaemonError, type Api, type ConnectionState, type CreateSessionResult, type Event, type RollbackResult, type Session } from "./panel/api.ts";
+import { WsLink, type LinkSocket } from "./panel/ws-link.ts";
 
 const SESSION_KEY = "devflow.sessionId";
 const LOG_SCHEME = "devflow-log";
@@ -36,6 +41,8 @@ class DevflowExtension implements vscode.Disposable, Daemon {
   private readonly status = new StatusModel();
   private readonly logChanged = new vscode.EventEmitter<vscode.Uri>();
   private client: LanguageClient | null = null;
+  /** The link to a running daemon (`devflow.daemonUrl`), used instead of `client`. */
+  private link: WsLink | null = null;
   private starting: Promise<LanguageClient> | null = null;
   private panel: vscode.WebviewPanel | null = null;
   private bridge: Bridge;
@@ -109,16 +116,57 @@ class DevflowExtension implements vscode.Disposable, Daemon {
   }
 
   get running(): boolean {
+    if (this.link) return this.link.state === "open";
     return this.client?.state === State.Running;
   }
 
+  /** The session last shown here, else the one the daemon configured this editor for. */
   private get sessionId(): string | null {
-    return this.context.workspaceState.get<string | null>(SESSION_KEY, null);
+    const chosen = this.context.workspaceState.get<string | null>(SESSION_KEY, null);
+    if (chosen) return chosen;
+    return vscode.workspace.getConfiguration("devflow").get<string>("sessionId")?.trim() || null;
   }
 
   async request(method: string, params: unknown): Promise<unknown> {
+    const link = this.remote();
+    if (link) {
+      try {
+        return await link.call(method as keyof Api, params as never);
+      } catch (error) {
+        // The same shape a language client rejects with: the seed-004 object in `data`.
+        if (error instanceof DaemonError && error.api) throw Object.assign(new Error(error.message), { data: error.api });
+        throw error;
+      }
+    }
     const client = await this.ensureClient();
     return client.sendRequest(`devflow/${method}`, params);
+  }
+
+  /** The link to the running daemon named by `devflow.daemonUrl`; null when unset. */
+  private remote(): WsLink | null {
+    if (this.link) return this.link;
+    const config = vscode.workspace.getConfiguration("devflow");
+    const baseUrl = config.get<string>("daemonUrl")?.trim();
+    if (!baseUrl) return null;
+    const link = new WsLink({
+      baseUrl,
+      token: config.get<string>("token")?.trim() ?? "",
+      createSocket: (url) => new WebSocket(url) as unknown as LinkSocket,
+    });
+    link.onEvent((event) => {
+      if (this.status.apply(event)) this.renderStatus();
+      this.post({ kind: "event", event });
+    });
+    link.onState((state) => this.setConnection(state));
+    this.link = link;
+    this.output.info(`connecting to the devflow daemon at ${baseUrl}`);
+    return link;
+  }
+
+  /** Opens the link to the daemon: the configured one, else `devflow lsp`. */
+  private connect(): void {
+    if (this.remote()) return;
+    void this.ensureClient().catch((error: unknown) => this.fail(error instanceof Error ? error.message : String(error)));
   }
 
   private call<T>(method: string, params: unknown): Promise<T> {
@@ -192,7 +240,7 @@ class DevflowExtension implements vscode.Disposable, Daemon {
       await this.context.workspaceState.update(SESSION_KEY, sessionId);
       this.status.follow(sessionId);
     }
-    void this.ensureClient().catch((error: unknown) => this.fail(error instanceof Error ? error.message : String(error)));
+    this.connect();
     if (this.panel) {
       this.panel.reveal();
       if (sessionId) this.post({ kind: "open", sessionId });
@@ -215,7 +263,7 @@ class DevflowExtension implements vscode.Disposable, Daemon {
     if (this.panel && this.panel !== panel) this.panel.dispose();
     const out = vscode.Uri.joinPath(this.context.extensionUri, "out");
     panel.webview.options = this.webviewOptions();
-    void this.ensureClient().catch((error: unknown) => this.fail(error instanceof Error ? error.message : String(error)));
+    this.connect();
     panel.iconPath = vscode.Uri.joinPath(this.context.extensionUri, "media", "icon.svg");
     panel.webview.html = webviewHtml({
       cspSource: panel.webview.cspSource,
@@ -293,6 +341,7 @@ class DevflowExtension implements vscode.Disposable, Daemon {
 
   dispose(): void {
     this.panel?.dispose();
+    this.link?.dispose();
     void this.client?.stop().catch(() => undefined);
     for (const disposable of this.disposables.splice(0)) disposable.dispose();
   }

@@ -8,6 +8,9 @@
 // - Reconnects with back-off; on reconnect, a changed seq (or a new proxy) means changes were
 //   missed: reload.
 // - Relays console.error, uncaught exceptions and unhandled rejections to the proxy.
+// - Says when it has finished with a change ({"type":"settled","seq":N}): after swapping
+//   stylesheets, once they have loaded; after a reload, once the new page has loaded (its
+//   hello's seq). The daemon's check of a patch waits for that before reading the errors.
 (function () {
   "use strict";
   if (window.__devflowClient) return;
@@ -49,7 +52,7 @@
     return linkPath === wanted || wanted.endsWith(linkPath) || linkPath.endsWith(wanted);
   }
 
-  function swapLink(link, seq) {
+  function swapLink(link, seq, swapped) {
     var url;
     try {
       url = new URL(link.href, window.location.href);
@@ -64,6 +67,7 @@
       if (done) return;
       done = true;
       if (link.parentNode) link.parentNode.removeChild(link);
+      swapped();
     }
     next.addEventListener("load", finish);
     next.addEventListener("error", finish);
@@ -72,7 +76,7 @@
     return true;
   }
 
-  function swapStylesheets(files, seq) {
+  function swapStylesheets(files, seq, finished) {
     var links = Array.prototype.slice.call(
       document.querySelectorAll('link[rel~="stylesheet" i][href]')
     );
@@ -93,10 +97,34 @@
     // A changed file no link names (an @import, say): refresh every same-origin sheet.
     var targets = matched.length > 0 ? matched : sameOrigin;
     var swapped = 0;
+    var pending = 1;
+    function one() {
+      pending -= 1;
+      if (pending === 0) finished();
+    }
     targets.forEach(function (link) {
-      if (swapLink(link, seq)) swapped += 1;
+      pending += 1;
+      if (swapLink(link, seq, one)) swapped += 1;
+      else pending -= 1;
     });
-    return swapped > 0;
+    if (swapped === 0) return false;
+    one();
+    return true;
+  }
+
+  function settled(seq) {
+    if (typeof seq === "number") send({ type: "settled", seq: seq });
+  }
+
+  // After the page has loaded: what went wrong while loading has been reported by then.
+  function settledOnLoad(seq) {
+    if (document.readyState === "complete") {
+      settled(seq);
+    } else {
+      window.addEventListener("load", function () {
+        settled(seq);
+      });
+    }
   }
 
   function onMessage(message) {
@@ -110,6 +138,7 @@
       state.epoch = message.epoch;
       state.seq = message.seq;
       if (missed && !ownHmr()) reload();
+      else settledOnLoad(message.seq);
       return;
     }
     if (typeof message.seq === "number") {
@@ -119,9 +148,18 @@
     if (message.type === "reload") {
       reload();
     } else if (message.type === "change") {
-      if (ownHmr()) return;
+      var seq = message.seq;
+      // The page's own HMR applies it; nothing tells us when.
+      if (ownHmr()) return settled(seq);
       var files = Array.isArray(message.files) ? message.files : [];
-      if (message.cssOnly && swapStylesheets(files, message.seq)) return;
+      if (
+        message.cssOnly &&
+        swapStylesheets(files, seq, function () {
+          settled(seq);
+        })
+      ) {
+        return;
+      }
       reload();
     }
   }

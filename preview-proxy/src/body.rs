@@ -1,7 +1,8 @@
 //! The response body the proxy sends: either the upstream's body passed through frame by
-//! frame, or that body decoded (when upstream compressed it) and run through the
-//! [`Injector`]. Either way each frame goes out as soon as it arrives; only the injector's
-//! bounded lookahead is ever held.
+//! frame, or that body decoded (when upstream compressed it), its head's `<meta>` policies
+//! widened ([`MetaPolicies`]) and run through the [`Injector`]. Either way each frame goes
+//! out as soon as it arrives; only the injector's bounded lookahead (and an incomplete tag
+//! in the head) is ever held.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -13,6 +14,7 @@ use http_body::{Body, Frame};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 
+use crate::csp::MetaPolicies;
 use crate::decode::Decoder;
 use crate::inject::Injector;
 
@@ -46,7 +48,7 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: B,
         decoder: Option<Decoder>,
-        injector: Injector,
+        html: HtmlRewrite,
         queue: VecDeque<Bytes>,
         trailers: Option<HeaderMap>,
         ended: bool,
@@ -54,14 +56,54 @@ pin_project_lite::pin_project! {
 }
 
 impl<B> InjectBody<B> {
-    pub fn new(inner: B, decoder: Option<Decoder>, injector: Injector) -> Self {
+    pub fn new(inner: B, decoder: Option<Decoder>, html: HtmlRewrite) -> Self {
         InjectBody {
             inner,
             decoder,
-            injector,
+            html,
             queue: VecDeque::new(),
             trailers: None,
             ended: false,
+        }
+    }
+}
+
+/// What an HTML page goes through: its `<meta>` policies, then the injector.
+pub struct HtmlRewrite {
+    pub meta: MetaPolicies,
+    pub injector: Injector,
+}
+
+impl HtmlRewrite {
+    fn push(&mut self, chunk: Bytes, queue: &mut VecDeque<Bytes>) {
+        let pieces = if self.meta.is_done() {
+            vec![chunk]
+        } else {
+            let pieces = self.meta.push(chunk);
+            self.nonce_if_needed();
+            pieces
+        };
+        for piece in pieces {
+            queue.extend(self.injector.push(piece));
+        }
+    }
+
+    fn finish(&mut self, queue: &mut VecDeque<Bytes>) {
+        for piece in self.meta.finish() {
+            queue.extend(self.injector.push(piece));
+        }
+        queue.extend(self.injector.finish());
+    }
+
+    /// A policy met before the tag is placed relies on the nonce: the tag carries it. (Placed
+    /// already, the tag precedes that `<meta>`, whose policy does not apply to it.)
+    fn nonce_if_needed(&mut self) {
+        if self.injector.is_done() {
+            return;
+        }
+        if let Some(nonce) = self.meta.nonce_used() {
+            self.injector
+                .set_snippet(Bytes::from(crate::client_tag_with_nonce(nonce)));
         }
     }
 }
@@ -97,12 +139,12 @@ where
                             None => data,
                         };
                         if !decoded.is_empty() {
-                            this.queue.extend(this.injector.push(decoded));
+                            this.html.push(decoded, this.queue);
                         }
                     }
                     Err(frame) => {
                         if let Ok(trailers) = frame.into_trailers() {
-                            finish(this.decoder, this.injector, this.queue)?;
+                            finish(this.decoder, this.html, this.queue)?;
                             *this.trailers = Some(trailers);
                             *this.ended = true;
                         }
@@ -110,7 +152,7 @@ where
                 },
                 Some(Err(error)) => return Poll::Ready(Some(Err(error.into()))),
                 None => {
-                    finish(this.decoder, this.injector, this.queue)?;
+                    finish(this.decoder, this.html, this.queue)?;
                     *this.ended = true;
                 }
             }
@@ -124,15 +166,15 @@ where
 
 fn finish(
     decoder: &mut Option<Decoder>,
-    injector: &mut Injector,
+    html: &mut HtmlRewrite,
     queue: &mut VecDeque<Bytes>,
 ) -> Result<(), BoxError> {
     if let Some(decoder) = decoder.as_mut() {
         let rest = decoder.finish()?;
         if !rest.is_empty() {
-            queue.extend(injector.push(rest));
+            html.push(rest, queue);
         }
     }
-    queue.extend(injector.finish());
+    html.finish(queue);
     Ok(())
 }

@@ -134,8 +134,7 @@ mod tests {
         std::os::unix::fs::symlink(temp.path().join("secret.txt"), site.join("leak.txt"))
             .expect("link");
         std::os::unix::fs::symlink(site.join("css/a.css"), site.join("b.css")).expect("link");
-        std::os::unix::fs::symlink(temp.path().join("elsewhere"), site.join("docs"))
-            .expect("link");
+        std::os::unix::fs::symlink(temp.path().join("elsewhere"), site.join("docs")).expect("link");
         let target = StaticTarget::new(&site);
         assert!(target.leaves_the_site("/leak.txt").await);
         assert!(target.leaves_the_site("/%6Ceak.txt").await);

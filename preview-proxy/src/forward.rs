@@ -1,29 +1,39 @@
-//! Forwarding to a dev server: a pooled keep-alive HTTP/1.1 client, hop-by-hop headers
-//! dropped, `Accept-Encoding: identity` asked for navigations (so HTML comes back
-//! injectable), redirects to the upstream's own origin made relative, and WebSocket
-//! upgrades (Vite HMR) relayed byte for byte with their path, query and subprotocol intact.
+//! Forwarding to a dev server: each browser connection gets its own keep-alive HTTP/1.1
+//! connection to the upstream ([`Downstream`]), opened on its first request and reused for
+//! the next ones (HTTP/1.1 answers one request at a time per connection, so the two pair up
+//! without a shared pool, its lock, or a task per request to return a connection to it);
+//! hop-by-hop headers dropped, `Accept-Encoding: identity` asked for navigations (so HTML
+//! comes back injectable), redirects to the upstream's own origin made relative, and
+//! WebSocket upgrades (Vite HMR) relayed byte for byte with their path, query and
+//! subprotocol intact.
 
 use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri};
 use http_body_util::Empty;
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
 
 use crate::body::{empty, full, ProxyBody};
 use crate::server::{is_upgrade, plain, respond, RequestInfo, State};
 use crate::ProxyError;
 
+/// How long opening a connection to the upstream may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 pub(crate) struct HttpTarget {
     /// `http://host:port`, no trailing slash.
     origin: String,
-    /// `host:port` to open a raw connection to (upgrades).
+    /// `host:port` to open connections to.
     connect_to: String,
-    client: Client<HttpConnector, Incoming>,
+    /// The upstream's `host:port`, for a request that came without a `Host`.
+    host: HeaderValue,
 }
 
 impl HttpTarget {
@@ -37,12 +47,6 @@ impl HttpTarget {
         if authority.as_str().contains('@') {
             return Err(bad());
         }
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(std::time::Duration::from_secs(5)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(std::time::Duration::from_secs(30))
-            .build(connector);
         Ok(HttpTarget {
             origin: format!("http://{authority}"),
             connect_to: format!(
@@ -50,8 +54,120 @@ impl HttpTarget {
                 authority.host(),
                 authority.port_u16().unwrap_or(80)
             ),
-            client,
+            host: HeaderValue::from_str(authority.as_str()).map_err(|_| bad())?,
         })
+    }
+}
+
+/// What one browser connection keeps between its requests.
+pub(crate) struct Downstream {
+    /// `X-Forwarded-For` for its requests.
+    peer: Option<HeaderValue>,
+    /// Its connection to the upstream, between requests.
+    upstream: Mutex<Option<SendRequest<Incoming>>>,
+}
+
+impl Downstream {
+    pub fn new(peer: SocketAddr) -> Self {
+        Downstream {
+            peer: HeaderValue::from_str(&peer.ip().to_string()).ok(),
+            upstream: Mutex::new(None),
+        }
+    }
+
+    fn take(&self) -> Option<SendRequest<Incoming>> {
+        self.upstream
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .filter(|sender| !sender.is_closed())
+    }
+
+    fn keep(&self, sender: SendRequest<Incoming>) {
+        *self.upstream.lock().unwrap_or_else(|p| p.into_inner()) = Some(sender);
+    }
+}
+
+/// Why a request did not reach the upstream or got no answer.
+enum UpstreamError {
+    Connect(std::io::Error),
+    Http(hyper::Error),
+}
+
+impl std::fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpstreamError::Connect(error) => write!(f, "{error}"),
+            UpstreamError::Http(error) => match std::error::Error::source(error) {
+                Some(source) => write!(f, "{error}: {source}"),
+                None => write!(f, "{error}"),
+            },
+        }
+    }
+}
+
+/// A new keep-alive connection to the upstream.
+async fn connect(target: &HttpTarget) -> Result<SendRequest<Incoming>, UpstreamError> {
+    let stream = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        tokio::net::TcpStream::connect(target.connect_to.as_str()),
+    )
+    .await
+    .map_err(|_| {
+        UpstreamError::Connect(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "connection timed out",
+        ))
+    })?
+    .map_err(UpstreamError::Connect)?;
+    // Small writes (heads, first chunks) go out at once.
+    let _ = stream.set_nodelay(true);
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(UpstreamError::Http)?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%error, "upstream connection ended with an error");
+        }
+    });
+    Ok(sender)
+}
+
+/// Sends `request` on the browser connection's upstream connection, opening one when it has
+/// none or the upstream closed it. A request that never left (the upstream had closed an
+/// idle connection just then) is sent once more on a new connection.
+async fn send(
+    target: &HttpTarget,
+    downstream: &Downstream,
+    mut request: Request<Incoming>,
+) -> Result<Response<Incoming>, UpstreamError> {
+    let (mut sender, mut fresh) = match downstream.take() {
+        Some(sender) => (sender, false),
+        None => (connect(target).await?, true),
+    };
+    loop {
+        if let Err(error) = sender.ready().await {
+            if fresh {
+                return Err(UpstreamError::Http(error));
+            }
+            sender = connect(target).await?;
+            fresh = true;
+            continue;
+        }
+        match sender.try_send_request(request).await {
+            Ok(response) => {
+                downstream.keep(sender);
+                return Ok(response);
+            }
+            Err(mut error) => match error.take_message() {
+                Some(unsent) if !fresh => {
+                    request = unsent;
+                    sender = connect(target).await?;
+                    fresh = true;
+                }
+                _ => return Err(UpstreamError::Http(error.into_error())),
+            },
+        }
     }
 }
 
@@ -86,28 +202,20 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 pub(crate) async fn forward(
     state: &State,
     target: &HttpTarget,
+    downstream: &Downstream,
     mut request: Request<Incoming>,
-    peer: SocketAddr,
 ) -> Response<ProxyBody> {
     if is_upgrade(request.headers()) {
         return upgrade(state, target, request).await;
     }
     let info = RequestInfo::of(&request);
+    // Origin-form, as HTTP/1.1 sends it to a server.
     let path = request
         .uri()
         .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
-    let uri = match format!("{}{path}", target.origin).parse::<Uri>() {
-        Ok(uri) => uri,
-        Err(_) => {
-            return plain(
-                StatusCode::BAD_REQUEST,
-                "devflow preview: bad request target\n",
-            )
-        }
-    };
-    *request.uri_mut() = uri;
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    *request.uri_mut() = Uri::from(path);
     let headers = request.headers_mut();
     strip_hop_by_hop(headers);
     if info.navigation {
@@ -117,18 +225,19 @@ pub(crate) async fn forward(
             HeaderValue::from_static("identity"),
         );
     }
-    if let Some(host) = info
-        .host
-        .as_deref()
-        .and_then(|h| HeaderValue::from_str(h).ok())
-    {
-        headers.insert("x-forwarded-host", host);
+    match headers.get(header::HOST).cloned() {
+        Some(host) => {
+            headers.insert("x-forwarded-host", host);
+        }
+        None => {
+            headers.insert(header::HOST, target.host.clone());
+        }
     }
     headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
-    if let Ok(ip) = HeaderValue::from_str(&peer.ip().to_string()) {
-        headers.append("x-forwarded-for", ip);
+    if let Some(peer) = &downstream.peer {
+        headers.append("x-forwarded-for", peer.clone());
     }
-    match target.client.request(request).await {
+    match send(target, downstream, request).await {
         Ok(mut response) => {
             strip_hop_by_hop(response.headers_mut());
             relative_location(response.headers_mut(), &target.origin);
@@ -165,12 +274,10 @@ fn bad_gateway(
     state: &State,
     info: &RequestInfo,
     target: &HttpTarget,
-    error: &hyper_util::client::legacy::Error,
+    error: &UpstreamError,
 ) -> Response<ProxyBody> {
     tracing::debug!(%error, upstream = %target.origin, "upstream request failed");
-    let cause = std::error::Error::source(error)
-        .map(|s| s.to_string())
-        .unwrap_or_else(|| error.to_string());
+    let cause = error.to_string();
     if !info.navigation {
         return plain(
             StatusCode::BAD_GATEWAY,

@@ -63,6 +63,14 @@ impl Injector {
         self.done
     }
 
+    /// Replaces the snippet, if it has not been placed yet (a `<meta>` policy met on the way
+    /// needs the script tag to carry a nonce).
+    pub fn set_snippet(&mut self, snippet: Bytes) {
+        if !self.done {
+            self.snippet = snippet;
+        }
+    }
+
     /// Feeds one chunk; returns what can be sent now, in order.
     pub fn push(&mut self, chunk: Bytes) -> Vec<Bytes> {
         if self.done {

@@ -4,8 +4,9 @@
 //!
 //! Invariants: every response is streamed (first byte out as soon as upstream's); only
 //! `text/html` answers to navigations are changed (one `<script src="/__devflow/client.js">`,
-//! `Content-Length` recomputed or dropped, the CSP widened just enough); other bodies and
-//! WebSocket upgrades pass through untouched. `/__devflow/*` belongs to the proxy.
+//! `Content-Length` dropped, the CSP — header or `<meta>` — widened just enough); other
+//! bodies and WebSocket upgrades pass through untouched. `/__devflow/*` belongs to the
+//! proxy.
 
 mod body;
 pub mod csp;
@@ -85,6 +86,11 @@ pub enum ProxyError {
 
 /// The script tag the proxy injects (without a CSP nonce).
 pub const CLIENT_TAG: &str = "<script src=\"/__devflow/client.js\"></script>";
+
+/// The script tag for a page whose policy allows it by a nonce.
+pub(crate) fn client_tag_with_nonce(nonce: &str) -> String {
+    format!("<script src=\"/__devflow/client.js\" nonce=\"{nonce}\"></script>")
+}
 /// The reload client's source, as served at `/__devflow/client.js`.
 pub const CLIENT_JS: &str = include_str!("../client/client.js");
 

@@ -2,7 +2,9 @@
 //! `/__devflow/ws` endpoint the reload client keeps open. Every message carries a `seq`
 //! (and the hello the proxy's `epoch`), so a client that reconnects knows whether it missed
 //! anything. What clients relay (console errors, uncaught exceptions) goes to the
-//! [`crate::ReportSink`], rate-limited per connection.
+//! [`crate::ReportSink`], rate-limited per connection. A client also says when it has
+//! finished with a change (`{"type":"settled","seq":N}`: its stylesheets swapped, or the
+//! reloaded page loaded), which is what [`Notifier::settled`] waits for.
 
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -55,6 +57,8 @@ pub(crate) struct Hub {
     changed_at: AtomicI64,
     sender: broadcast::Sender<Arc<str>>,
     clients: AtomicUsize,
+    /// The highest seq a client said it has finished with.
+    settled: watch::Sender<u64>,
 }
 
 /// Announces changes to every connected reload client. Cheap to clone.
@@ -70,16 +74,17 @@ impl Notifier {
             changed_at: AtomicI64::new(0),
             sender: broadcast::channel(BROADCAST_CAPACITY).0,
             clients: AtomicUsize::new(0),
+            settled: watch::channel(0).0,
         }))
     }
 
     /// Files changed (workspace-relative, `/`-separated): stylesheets only → the clients swap
-    /// them in place; anything else → they reload.
-    pub fn changed(&self, files: &[String]) {
+    /// them in place; anything else → they reload. Returns the change's seq.
+    pub fn changed(&self, files: &[String]) -> u64 {
         let css_only = !files.is_empty() && files.iter().all(|f| is_css(f));
         self.send(|seq| {
             serde_json::json!({"type": "change", "seq": seq, "files": files, "cssOnly": css_only})
-        });
+        })
     }
 
     /// Every client reloads (e.g. the dev server came back after a crash).
@@ -92,13 +97,36 @@ impl Notifier {
         self.0.clients.load(Ordering::Relaxed)
     }
 
-    fn send(&self, message: impl FnOnce(u64) -> serde_json::Value) {
+    /// Waits until a client says it has finished with change `seq` (or a later one), at
+    /// most `timeout`; false when none did in time.
+    pub async fn settled(&self, seq: u64, timeout: std::time::Duration) -> bool {
+        let mut settled = self.0.settled.subscribe();
+        tokio::time::timeout(timeout, settled.wait_for(|done| *done >= seq))
+            .await
+            .is_ok_and(|waited| waited.is_ok())
+    }
+
+    fn send(&self, message: impl FnOnce(u64) -> serde_json::Value) -> u64 {
         let mut seq = self.0.seq.lock().unwrap_or_else(|p| p.into_inner());
         *seq += 1;
         self.0.changed_at.store(unix_millis(), Ordering::Relaxed);
         let text: Arc<str> = message(*seq).to_string().into();
         // No receivers = no page open; the seq still moved, so a late page resyncs.
         let _ = self.0.sender.send(text);
+        *seq
+    }
+
+    /// A client finished with `seq`; a seq never sent is not believed.
+    fn client_settled(&self, seq: u64) {
+        let sent = *self.0.seq.lock().unwrap_or_else(|p| p.into_inner());
+        let seq = seq.min(sent);
+        self.0.settled.send_if_modified(|done| {
+            let newer = seq > *done;
+            if newer {
+                *done = seq;
+            }
+            newer
+        });
     }
 
     fn hello(&self) -> String {
@@ -168,15 +196,15 @@ pub(crate) fn serve_client(
                     }
                 }
                 incoming = socket.next() => match incoming {
-                    Some(Ok(Message::Text(text))) => {
-                        if let Some(report) = parse_report(text.as_str()) {
-                            if bucket.take() {
-                                if let Some(sink) = &sink {
-                                    sink(report);
-                                }
+                    Some(Ok(Message::Text(text))) => match parse_message(text.as_str()) {
+                        Some(ClientMessage::Report(report)) if bucket.take() => {
+                            if let Some(sink) = &sink {
+                                sink(report);
                             }
                         }
-                    }
+                        Some(ClientMessage::Settled(seq)) => notifier.client_settled(seq),
+                        _ => {}
+                    },
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
                     Some(Ok(_)) => {}
                 },
@@ -240,14 +268,31 @@ struct Incoming {
     report: serde_json::Value,
 }
 
-/// A client's `{"type":"error", …}` message as a report, its texts clipped; anything else
-/// (or anything malformed) is ignored.
-fn parse_report(text: &str) -> Option<ClientReport> {
+/// What a reload client says.
+#[derive(Debug, PartialEq)]
+enum ClientMessage {
+    Report(ClientReport),
+    /// `{"type":"settled","seq":N}`: it has finished with change N.
+    Settled(u64),
+}
+
+fn parse_message(text: &str) -> Option<ClientMessage> {
     let incoming: Incoming = serde_json::from_str(text).ok()?;
-    if incoming.kind != "error" {
-        return None;
+    match incoming.kind.as_str() {
+        "error" => parse_report(incoming.report).map(ClientMessage::Report),
+        "settled" => incoming
+            .report
+            .get("seq")
+            .and_then(serde_json::Value::as_u64)
+            .map(ClientMessage::Settled),
+        _ => None,
     }
-    let mut report: ClientReport = serde_json::from_value(incoming.report).ok()?;
+}
+
+/// A client's `{"type":"error", …}` message as a report, its texts clipped; anything
+/// malformed is ignored.
+fn parse_report(fields: serde_json::Value) -> Option<ClientReport> {
+    let mut report: ClientReport = serde_json::from_value(fields).ok()?;
     report.kind = clip(&report.kind, 40);
     report.message = clip(&report.message, MAX_TEXT);
     report.stack = report.stack.map(|s| clip(&s, MAX_TEXT));
@@ -267,28 +312,59 @@ fn clip(text: &str, max: usize) -> String {
 mod tests {
     use super::*;
 
+    fn report(text: &str) -> Option<ClientReport> {
+        match parse_message(text) {
+            Some(ClientMessage::Report(report)) => Some(report),
+            _ => None,
+        }
+    }
+
     #[test]
     fn parses_error_reports_and_ignores_the_rest() {
-        let report = parse_report(
+        let parsed = report(
             r#"{"type":"error","kind":"uncaught","message":"boom","url":"http://x/a.js","line":3,"column":7,"page":"http://x/"}"#,
         )
         .unwrap();
-        assert_eq!(report.kind, "uncaught");
-        assert_eq!(report.message, "boom");
-        assert_eq!(report.line, Some(3));
-        assert!(parse_report(r#"{"type":"hello"}"#).is_none());
-        assert!(parse_report("not json").is_none());
-        assert!(parse_report(r#"{"type":"error","message":5}"#).is_none());
+        assert_eq!(parsed.kind, "uncaught");
+        assert_eq!(parsed.message, "boom");
+        assert_eq!(parsed.line, Some(3));
+        assert!(parse_message(r#"{"type":"hello"}"#).is_none());
+        assert!(parse_message("not json").is_none());
+        assert!(parse_message(r#"{"type":"error","message":5}"#).is_none());
+        assert_eq!(
+            parse_message(r#"{"type":"settled","seq":7}"#),
+            Some(ClientMessage::Settled(7))
+        );
+        assert!(parse_message(r#"{"type":"settled","seq":-1}"#).is_none());
     }
 
     #[test]
     fn long_reports_are_clipped() {
         let long = "é".repeat(MAX_TEXT + 10);
-        let report = parse_report(&format!(
+        let parsed = report(&format!(
             r#"{{"type":"error","kind":"console.error","message":"{long}"}}"#
         ))
         .unwrap();
-        assert_eq!(report.message.chars().count(), MAX_TEXT + 1);
+        assert_eq!(parsed.message.chars().count(), MAX_TEXT + 1);
+    }
+
+    #[tokio::test]
+    async fn settled_waits_for_a_client_to_finish_the_change() {
+        let notifier = Notifier::new();
+        let first = notifier.changed(&["a.css".to_string()]);
+        let second = notifier.changed(&["index.html".to_string()]);
+        assert_eq!(second, first + 1);
+        let short = std::time::Duration::from_millis(20);
+        assert!(!notifier.settled(first, short).await, "nobody answered yet");
+        notifier.client_settled(first);
+        assert!(notifier.settled(first, short).await);
+        assert!(!notifier.settled(second, short).await);
+        notifier.client_settled(99);
+        assert!(
+            !notifier.settled(99, short).await,
+            "a seq never sent is capped at the last one sent"
+        );
+        assert!(notifier.settled(second, short).await);
     }
 
     #[test]

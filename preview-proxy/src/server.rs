@@ -15,7 +15,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::sync::watch;
 
-use crate::body::{empty, full, passthrough, BoxError, InjectBody, ProxyBody};
+use crate::body::{empty, full, passthrough, BoxError, HtmlRewrite, InjectBody, ProxyBody};
+use crate::csp::MetaPolicies;
 use crate::decode::{Coding, Decoder};
 use crate::inject::Injector;
 use crate::reload::{serve_client, Notifier};
@@ -90,9 +91,11 @@ async fn accept_loop(
         let state = state.clone();
         let mut stop = shutdown.clone();
         tokio::spawn(async move {
+            let downstream = Arc::new(forward::Downstream::new(peer));
             let service = service_fn(move |request| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(state, request, peer).await) }
+                let downstream = downstream.clone();
+                async move { Ok::<_, Infallible>(handle(state, request, &downstream).await) }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -148,7 +151,7 @@ fn request_host<B>(request: &Request<B>) -> Option<String> {
 async fn handle(
     state: Arc<State>,
     request: Request<Incoming>,
-    peer: SocketAddr,
+    downstream: &forward::Downstream,
 ) -> Response<ProxyBody> {
     let host = request_host(&request);
     if let Some(host) = &host {
@@ -170,7 +173,7 @@ async fn handle(
         return plain(StatusCode::NOT_FOUND, "devflow preview: no such endpoint\n");
     }
     match &state.target {
-        Target::Http(target) => forward::forward(&state, target, request, peer).await,
+        Target::Http(target) => forward::forward(&state, target, downstream, request).await,
         Target::Static(target) => files::serve(&state, target, request).await,
     }
 }
@@ -356,16 +359,16 @@ where
         })
         .map(|h| format!("ws://{h}"));
     let mut nonce: Option<String> = None;
-    let policies: Vec<HeaderValue> = headers
-        .get_all(header::CONTENT_SECURITY_POLICY)
-        .iter()
-        .cloned()
-        .collect();
-    if !policies.is_empty() {
+    if headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        let policies: Vec<HeaderValue> = headers
+            .get_all(header::CONTENT_SECURITY_POLICY)
+            .iter()
+            .cloned()
+            .collect();
         headers.remove(header::CONTENT_SECURITY_POLICY);
         for policy in policies {
             let rewritten = policy.to_str().ok().and_then(|text| {
-                let candidate = nonce.clone().unwrap_or_else(new_nonce);
+                let candidate = nonce.clone().unwrap_or_else(csp::new_nonce);
                 let rewrite = csp::allow_client(text, &candidate, ws_origin.as_deref())?;
                 if rewrite.uses_nonce {
                     nonce = Some(candidate);
@@ -376,8 +379,8 @@ where
         }
     }
     let snippet = match &nonce {
-        Some(nonce) => format!("<script src=\"/__devflow/client.js\" nonce=\"{nonce}\"></script>"),
-        None => crate::CLIENT_TAG.to_string(),
+        Some(nonce) => Bytes::from(crate::client_tag_with_nonce(nonce)),
+        None => Bytes::from_static(crate::CLIENT_TAG.as_bytes()),
     };
     if nonce.is_some() {
         // The nonce is new on every answer: a cached copy would carry a stale one.
@@ -385,37 +388,29 @@ where
         headers.remove(header::ETAG);
         headers.remove(header::LAST_MODIFIED);
     }
-    let length = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    // The length changes by the tag and by whatever `<meta>` policy the head turns out to
+    // hold, which is only known once the body streams: the answer goes out chunked.
     headers.remove(header::CONTENT_LENGTH);
     headers.remove("content-md5");
     if decoder.is_some() {
         headers.remove(header::CONTENT_ENCODING);
-    } else if let Some(length) = length {
-        headers.insert(
-            header::CONTENT_LENGTH,
-            HeaderValue::from(length + snippet.len() as u64),
-        );
     }
     if info.head {
         return Response::from_parts(parts, passthrough(body));
     }
-    let injector = Injector::with_lookahead(Bytes::from(snippet), state.config.lookahead);
+    let html = HtmlRewrite {
+        meta: MetaPolicies::new(nonce, ws_origin),
+        injector: Injector::with_lookahead(snippet, state.config.lookahead),
+    };
     Response::from_parts(
         parts,
-        http_body_util::BodyExt::boxed_unsync(InjectBody::new(body, decoder, injector)),
+        http_body_util::BodyExt::boxed_unsync(InjectBody::new(body, decoder, html)),
     )
 }
 
 fn is_html(content_type: &str) -> bool {
     let essence = content_type.split(';').next().unwrap_or("").trim();
     essence.eq_ignore_ascii_case("text/html")
-}
-
-fn new_nonce() -> String {
-    format!("{:032x}", rand::random::<u128>())
 }
 
 /// A fixed, dependency-free hash for the client's ETag.

@@ -29,9 +29,20 @@ model: string | null,
 /**
  * Commit every applied patch to a work branch (git sessions and dir sessions in a repo).
  */
-gitCommits: boolean, };
+gitCommits: boolean, 
+/**
+ * Roll back, and fail, a command whose patch lowers the drift score (the site's fidelity
+ * to the reference): `true` = every command, `false` = never (the command is only
+ * flagged, `fidelityLowered`), `null` = only "match the reference" instructions ("use the
+ * design tokens", 「トークンに合わせて」).
+ */
+guardFidelity: boolean | null, };
 
-export type SettingsPatch = { prompt?: string, proposer?: ProposerKind, model?: string, gitCommits?: boolean, };
+export type SettingsPatch = { prompt?: string, proposer?: ProposerKind, model?: string, gitCommits?: boolean, 
+/**
+ * `null` sets the setting back to its default; absent leaves it as it is.
+ */
+guardFidelity?: boolean | null, };
 
 export type HistoryItem = { commandId: string, 
 /**
@@ -124,7 +135,12 @@ cancelled: boolean, usage: TokenUsage | null,
  * Drift score of the site before and after the applied patch (when a reference is set).
  * A patch whose `driftAfter` is below `driftBefore` added drift.
  */
-driftBefore: number | null, driftAfter: number | null, timings: CommandTimings, };
+driftBefore: number | null, driftAfter: number | null, 
+/**
+ * The patch lowered the drift score (`driftAfter < driftBefore`). With the session's
+ * `guardFidelity` on for this command it was then rolled back and the command FAILED.
+ */
+fidelityLowered: boolean, timings: CommandTimings, };
 
 export type Proposal = { 
 /**
@@ -207,7 +223,35 @@ export type DriftEntry = {
  */
 kind: string, file: string, line: number, property: string, value: string, nearestToken: string | null, distance: number, onToken: boolean, };
 
-export type DriftReport = { score: number, entries: Array<DriftEntry>, };
+export type DriftReport = { score: number, entries: Array<DriftEntry>, 
+/**
+ * One summary per kind (color, fontFamily, fontSize, spacing, radius), in that order.
+ * Empty in reports stored before the summary existed.
+ */
+kinds: Array<DriftKindSummary>, };
+
+export type DriftKindSummary = { 
+/**
+ * color, fontFamily, fontSize, spacing or radius.
+ */
+kind: string, 
+/**
+ * Values of this kind the site declares (keywords, `0`, `calc()` … are not counted).
+ */
+declarations: number, 
+/**
+ * Of those, the ones judged against a token (the entries of this kind); 0 when the
+ * reference has no tokens of this kind.
+ */
+judged: number, onToken: number, 
+/**
+ * `onToken / judged`; `null` when nothing of this kind was judged.
+ */
+score: number | null, 
+/**
+ * This kind's weight in the overall score.
+ */
+weight: number, };
 
 export type Event = { sessionId: string, seq: number, 
 /**
@@ -217,7 +261,7 @@ at: number, commandId?: string, } & ({ "type": "SESSION_READY", "data": { previe
 
 export type EventBody = { "type": "SESSION_READY", "data": { previewUrl: string, } } | { "type": "SESSION_STATUS", "data": { status: SessionStatus, reason?: string, } } | { "type": "SESSION_PAUSED", "data": { paused: boolean, } } | { "type": "COMMAND_STATUS", "data": { status: CommandStatus, errorSummary?: string, } } | { "type": "INFERENCE_STARTED", "data": { attempt: number, proposer: string, } } | { "type": "INFERENCE_COMPLETED", "data": { attempt: number, filesToEdit: Array<string>, reason: string, confidence: number, usage?: TokenUsage, } } | { "type": "PATCH_APPLY_STARTED", "data": { attempt: number, files: Array<string>, } } | { "type": "PATCH_APPLY_COMPLETED", "data": { patchId: string, files: Array<string>, hunks: Array<HunkReport>, } } | { "type": "PREVIEW_UPDATED", "data": { patchId?: string, files: Array<string>, cssOnly: boolean, } } | { "type": "PATCH_FAILED", "data": { summary: string, rolledBack: boolean, willRetry: boolean, logsUrl: string, } } | { "type": "ROLLBACK_COMPLETED", "data": { patchId: string, files: Array<string>, } } | { "type": "SETTINGS_UPDATED", "data": { settings: Settings, } } | { "type": "REFERENCE_UPDATED", "data": { referenceId: string, } } | { "type": "LOG", "data": { level: string, message: string, } } | { "type": "PREVIEW_ERROR", "data": { message: string, source?: string, } } | { "type": "DRIFT_REPORT", "data": { report: DriftReport, } };
 
-export type ErrorCode = "PARSE_ERROR" | "INVALID_REQUEST" | "METHOD_NOT_FOUND" | "VALIDATION_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "NOT_CONFIGURED" | "INTERNAL";
+export type ErrorCode = "PARSE_ERROR" | "INVALID_REQUEST" | "METHOD_NOT_FOUND" | "VALIDATION_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "NOT_CONFIGURED" | "UPSTREAM_ERROR" | "INTERNAL";
 
 export type ErrorDetails = { field: string | null, value: JsonValue | null, };
 
@@ -354,7 +398,11 @@ rolledBack: Array<string>, files: Array<string>,
  */
 lastAppliedPatchId: string | null, };
 
-export type UpdateSettingsParams = { sessionId: string, prompt?: string, proposer?: ProposerKind, model?: string, gitCommits?: boolean, };
+export type UpdateSettingsParams = { sessionId: string, prompt?: string, proposer?: ProposerKind, model?: string, gitCommits?: boolean, 
+/**
+ * `null` sets the setting back to its default; absent leaves it as it is.
+ */
+guardFidelity?: boolean | null, };
 
 export type SetReferenceParams = { sessionId: string, tokens?: JsonValue, path?: string, };
 

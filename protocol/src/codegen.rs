@@ -37,6 +37,7 @@ macro_rules! for_each_wire_type {
             Reference,
             DriftEntry,
             DriftReport,
+            DriftKindSummary,
             Event,
             EventBody,
             ErrorCode,

@@ -113,5 +113,9 @@ pub struct Command {
     pub drift_before: Option<f64>,
     #[serde(default)]
     pub drift_after: Option<f64>,
+    /// The patch lowered the drift score (`driftAfter < driftBefore`). With the session's
+    /// `guardFidelity` on for this command it was then rolled back and the command FAILED.
+    #[serde(default)]
+    pub fidelity_lowered: bool,
     pub timings: CommandTimings,
 }

@@ -28,6 +28,9 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// A part the request needs is not configured in this daemon (proposer, preview, …).
     NotConfigured,
+    /// A service devflow talked to for the request (a git remote, the GitHub API) refused or
+    /// failed; the message says which and why, `details` carries its answer.
+    UpstreamError,
     /// Something failed on devflow's side; the logs say more.
     Internal,
 }
@@ -42,6 +45,7 @@ impl ErrorCode {
             ErrorCode::Conflict => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::NotConfigured => 501,
+            ErrorCode::UpstreamError => 502,
             ErrorCode::Internal => 500,
         }
     }
@@ -60,6 +64,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => -32003,
             ErrorCode::PayloadTooLarge => -32013,
             ErrorCode::NotConfigured => -32010,
+            ErrorCode::UpstreamError => -32020,
         }
     }
 
@@ -75,6 +80,7 @@ impl ErrorCode {
             ErrorCode::Conflict => "CONFLICT",
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             ErrorCode::NotConfigured => "NOT_CONFIGURED",
+            ErrorCode::UpstreamError => "UPSTREAM_ERROR",
             ErrorCode::Internal => "INTERNAL",
         }
     }

@@ -63,4 +63,26 @@ pub struct DriftEntry {
 pub struct DriftReport {
     pub score: f64,
     pub entries: Vec<DriftEntry>,
+    /// One summary per kind (color, fontFamily, fontSize, spacing, radius), in that order.
+    /// Empty in reports stored before the summary existed.
+    #[serde(default)]
+    pub kinds: Vec<DriftKindSummary>,
+}
+
+/// The drift of one kind of design value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftKindSummary {
+    /// color, fontFamily, fontSize, spacing or radius.
+    pub kind: String,
+    /// Values of this kind the site declares (keywords, `0`, `calc()` … are not counted).
+    pub declarations: u32,
+    /// Of those, the ones judged against a token (the entries of this kind); 0 when the
+    /// reference has no tokens of this kind.
+    pub judged: u32,
+    pub on_token: u32,
+    /// `onToken / judged`; `null` when nothing of this kind was judged.
+    pub score: Option<f64>,
+    /// This kind's weight in the overall score.
+    pub weight: f64,
 }

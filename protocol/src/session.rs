@@ -107,6 +107,12 @@ pub struct Settings {
     /// Commit every applied patch to a work branch (git sessions and dir sessions in a repo).
     #[serde(default)]
     pub git_commits: bool,
+    /// Roll back, and fail, a command whose patch lowers the drift score (the site's fidelity
+    /// to the reference): `true` = every command, `false` = never (the command is only
+    /// flagged, `fidelityLowered`), `null` = only "match the reference" instructions ("use the
+    /// design tokens", 「トークンに合わせて」).
+    #[serde(default)]
+    pub guard_fidelity: Option<bool>,
 }
 
 /// A partial update of [`Settings`]: absent fields are left as they are.
@@ -125,6 +131,24 @@ pub struct SettingsPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub git_commits: Option<bool>,
+    /// `null` sets the setting back to its default; absent leaves it as it is.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[ts(optional)]
+    pub guard_fidelity: Option<Option<bool>>,
+}
+
+/// A field that is present, `null` included: `Some(value)`; an absent field stays `None`
+/// through `#[serde(default)]`.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 impl Settings {
@@ -144,6 +168,9 @@ impl Settings {
         }
         if let Some(git_commits) = patch.git_commits {
             self.git_commits = git_commits;
+        }
+        if let Some(guard_fidelity) = patch.guard_fidelity {
+            self.guard_fidelity = guard_fidelity;
         }
     }
 }
@@ -209,4 +236,30 @@ pub struct Session {
     pub expires_at: i64,
     /// In fleet mode, the daemon holding this session's lease.
     pub owner: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::UpdateSettingsParams;
+
+    fn patch(json: &str) -> SettingsPatch {
+        serde_json::from_str::<UpdateSettingsParams>(json)
+            .expect("valid params")
+            .patch
+    }
+
+    #[test]
+    fn guard_fidelity_null_resets_and_absent_leaves_it() {
+        let mut settings = Settings::default();
+        settings.apply(&patch(r#"{"sessionId":"s","guardFidelity":true}"#));
+        assert_eq!(settings.guard_fidelity, Some(true));
+        settings.apply(&patch(r#"{"sessionId":"s","prompt":"p"}"#));
+        assert_eq!(settings.guard_fidelity, Some(true), "absent: unchanged");
+        settings.apply(&patch(r#"{"sessionId":"s","guardFidelity":null}"#));
+        assert_eq!(settings.guard_fidelity, None, "null: back to the default");
+        let round_trip = serde_json::to_value(patch(r#"{"sessionId":"s","guardFidelity":null}"#))
+            .expect("serializes");
+        assert_eq!(round_trip, serde_json::json!({"guardFidelity": null}));
+    }
 }

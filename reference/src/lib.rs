@@ -16,6 +16,7 @@ pub use bundle::{
 };
 pub use drift::{
     analyze_drift, drift_report, DriftAnalysis, DriftKind, DriftSummary, KindSummary, SourceFile,
+    TokenIndex,
 };
 pub use load::{load_reference, load_site_sources, load_token_dir, LoadError, SiteSources};
 pub use tokens::{resolve_tokens, TokenError, TokenFile, TokenType};

@@ -183,20 +183,38 @@ fn rejects_every_hostile_fixture_zip_with_the_reason() {
 /// Counts, score and the first entries: enough to review, small enough to read.
 fn summary(analysis: &DriftAnalysis, first: usize) -> String {
     let mut out = format!("score {}\n", analysis.report.score);
-    for k in &analysis.summary.kinds {
+    // The wire summary per kind, checked against the entries it summarises.
+    for (k, internal) in analysis.report.kinds.iter().zip(&analysis.summary.kinds) {
+        assert_eq!(k.kind, internal.kind.as_str());
+        let entries: Vec<_> = analysis
+            .report
+            .entries
+            .iter()
+            .filter(|e| e.kind == k.kind)
+            .collect();
+        assert_eq!(k.judged as usize, entries.len(), "{}", k.kind);
+        assert_eq!(
+            k.on_token as usize,
+            entries.iter().filter(|e| e.on_token).count(),
+            "{}",
+            k.kind
+        );
         let _ = writeln!(
             out,
-            "{:<10} found {:>4}  on-token {:>4}{}",
-            k.kind.as_str(),
-            k.found,
+            "{:<10} found {:>4}  judged {:>4}  on-token {:>4}  score {}{}",
+            k.kind,
+            k.declarations,
+            k.judged,
             k.on_token,
-            if k.judged {
+            k.score.map_or("-".to_string(), |s| s.to_string()),
+            if internal.judged {
                 ""
             } else {
                 "  (no tokens: not judged)"
             }
         );
     }
+    assert_eq!(analysis.report.kinds.len(), 5);
     let unresolved = &analysis.summary.unresolved_custom_properties;
     let _ = writeln!(out, "unresolved var(): {}", unresolved.len());
     for e in analysis.report.entries.iter().take(first) {
@@ -233,11 +251,11 @@ fn drift_of_simple_sidebar_against_dtcg_small() {
         "simple-sidebar/css/styles.css",
         expect![[r#"
             score 0.3866
-            color      found  387  on-token   61
-            fontFamily found    5  on-token    0
-            fontSize   found   62  on-token    0  (no tokens: not judged)
-            spacing    found  787  on-token  591
-            radius     found   75  on-token   12
+            color      found  387  judged  387  on-token   61  score 0.1576
+            fontFamily found    5  judged    5  on-token    0  score 0
+            fontSize   found   62  judged    0  on-token    0  score -  (no tokens: not judged)
+            spacing    found  787  judged  787  on-token  591  score 0.751
+            radius     found   75  judged   75  on-token   12  score 0.16
             unresolved var(): 2
             simple-sidebar/css/styles.css:96 font-family: var(--bs-body-font-family) → font.family.body 1 off
             simple-sidebar/css/styles.css:100 color: var(--bs-body-color) → color.text.default 9.932 off
@@ -257,11 +275,11 @@ fn drift_of_html5_boilerplate_against_dtcg_small() {
         "html5-boilerplate/css/style.css",
         expect![[r#"
             score 0.1739
-            color      found    7  on-token    1
-            fontFamily found    0  on-token    0
-            fontSize   found    1  on-token    0  (no tokens: not judged)
-            spacing    found    2  on-token    1
-            radius     found    0  on-token    0
+            color      found    7  judged    7  on-token    1  score 0.1429
+            fontFamily found    0  judged    0  on-token    0  score -
+            fontSize   found    1  judged    0  on-token    0  score -  (no tokens: not judged)
+            spacing    found    2  judged    2  on-token    1  score 0.5
+            radius     found    0  judged    0  on-token    0  score -
             unresolved var(): 0
             html5-boilerplate/css/style.css:15 color: #222 → color.text.default 11.649 off
             html5-boilerplate/css/style.css:28 background: #b3d4fc → color.surface.subtle 16.75 off
@@ -289,11 +307,11 @@ fn drift_of_the_whole_boilerplate_site_includes_its_pages_style_blocks() {
     assert!(pages.contains(&"404.html"), "{pages:?}");
     expect![[r#"
         score 0.1515
-        color      found    9  on-token    1
-        fontFamily found    1  on-token    0
-        fontSize   found    3  on-token    0  (no tokens: not judged)
-        spacing    found    4  on-token    2
-        radius     found    0  on-token    0
+        color      found    9  judged    9  on-token    1  score 0.1111
+        fontFamily found    1  judged    1  on-token    0  score 0
+        fontSize   found    3  judged    0  on-token    0  score -  (no tokens: not judged)
+        spacing    found    4  judged    4  on-token    2  score 0.5
+        radius     found    0  judged    0  on-token    0  score -
         unresolved var(): 0
     "#]]
     .assert_eq(&summary(&analysis, 0));
@@ -308,11 +326,11 @@ fn drift_of_simple_sidebar_against_the_legacy_tokens_judges_colours_and_font_siz
     )];
     expect![[r#"
         score 0.0249
-        color      found  387  on-token    0
-        fontFamily found    5  on-token    0  (no tokens: not judged)
-        fontSize   found   62  on-token   16
-        spacing    found  787  on-token    0  (no tokens: not judged)
-        radius     found   75  on-token    0  (no tokens: not judged)
+        color      found  387  judged  387  on-token    0  score 0
+        fontFamily found    5  judged    0  on-token    0  score -  (no tokens: not judged)
+        fontSize   found   62  judged   62  on-token   16  score 0.2581
+        spacing    found  787  judged    0  on-token    0  score -  (no tokens: not judged)
+        radius     found   75  judged    0  on-token    0  score -  (no tokens: not judged)
         unresolved var(): 2
     "#]]
     .assert_eq(&summary(&analyze_drift(&tokens, &css, &[]), 0));

@@ -72,10 +72,12 @@ for (const signal of ["SIGINT", "SIGTERM"]) process.once(signal, () => process.e
 
 /** `devflow serve`, started and ready; `stop()` kills it (SIGKILL for a crash). */
 export class Daemon {
-  constructor({ stateDir, token, port = 0 }) {
+  /** `env`: extra environment for the daemon (e.g. `DEVFLOW_EDITOR_GRANT_TTL`). */
+  constructor({ stateDir, token, port = 0, env = {} }) {
     this.stateDir = stateDir;
     this.token = token;
     this.port = port;
+    this.env = env;
     this.child = null;
     this.stderr = "";
   }
@@ -84,7 +86,7 @@ export class Daemon {
     const child = spawn(
       devflowBinary(),
       ["serve", "--port", String(this.port), "--state-dir", this.stateDir, "--token", this.token],
-      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "info" } },
+      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "info", ...this.env } },
     );
     this.child = child;
     track(child);

@@ -1,11 +1,14 @@
 // The live preview in a real browser: a session's previewUrl opened directly in Debian's
 // chromium. Editing a stylesheet swaps it in the same document (no navigation, computed
 // style changes); editing the HTML reloads; a console error on the page becomes a
-// PREVIEW_ERROR event. Run: node --test preview.test.mjs (after cargo build).
+// PREVIEW_ERROR event; a page whose <meta> Content-Security-Policy forbids scripts and
+// connections still gets a working reload client. Run: node --test preview.test.mjs (after
+// cargo build).
 
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { cpSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { after, before, test } from "node:test";
 
 import { artifactsDir, copySite, Daemon, launchBrowser, tempDir } from "./harness.mjs";
@@ -43,13 +46,13 @@ async function waitFor(check, what, ms = 5000) {
   assert.fail(`timed out: ${what}`);
 }
 
-async function openPreview() {
+async function openPreview(url = session.previewUrl) {
   const page = await browser.newPage();
   const navigations = [];
   page.on("framenavigated", (frame) => {
     if (frame === page.mainFrame()) navigations.push(frame.url());
   });
-  await page.goto(session.previewUrl);
+  await page.goto(url);
   await waitFor(
     () => page.evaluate(() => window.__devflowClient?.state.socket?.readyState === 1),
     "the reload client is connected",
@@ -153,6 +156,50 @@ test("a console error on the page becomes a PREVIEW_ERROR event", async () => {
   const events = await waiting;
   assert.equal(events.at(-1).data.source, "console.error");
   await page.close();
+});
+
+test("a strict <meta> policy still lets the reload client load, connect and swap a stylesheet", async () => {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const strict = join(work, "strict-csp");
+  cpSync(join(here, "fixtures/strict-csp"), strict, { recursive: true });
+  const opened = await daemon.openFolder(strict);
+  const violations = [];
+  const page = await browser.newPage();
+  page.on("console", (message) => {
+    // (The browser's own favicon request may be refused by img-src; that is the page's.)
+    const text = message.text();
+    if (/Content Security Policy/i.test(text) && !/favicon/i.test(text)) violations.push(text);
+  });
+  const navigations = [];
+  page.on("framenavigated", (frame) => {
+    if (frame === page.mainFrame()) navigations.push(frame.url());
+  });
+  await page.goto(opened.previewUrl);
+  await waitFor(
+    () => page.evaluate(() => window.__devflowClient?.state.socket?.readyState === 1),
+    `the reload client runs and connects despite the page's policy (violations: ${violations.join(" | ")})`,
+  );
+  assert.equal(await page.evaluate(() => window.__appRan), true, "the page's own nonce'd script still runs");
+  const policy = await page.evaluate(
+    () => document.querySelector('meta[http-equiv="Content-Security-Policy"]').content,
+  );
+  assert.match(policy, /default-src 'none'/, `the page's policy is otherwise kept: ${policy}`);
+  assert.match(policy, /'nonce-site0123456789'/, policy);
+
+  await page.evaluate(() => {
+    window.__sameDocument = "yes";
+  });
+  const navigationsBefore = navigations.length;
+  writeFileSync(join(strict, "style.css"), "h1 {\n  color: rgb(7, 8, 9);\n}\n");
+  await waitFor(
+    () => page.locator("h1").evaluate((h) => getComputedStyle(h).color === "rgb(7, 8, 9)"),
+    "the swapped stylesheet applies",
+  );
+  assert.equal(await page.evaluate(() => window.__sameDocument), "yes", "the same document");
+  assert.equal(navigations.length, navigationsBefore, "no navigation happened");
+  assert.deepEqual(violations, [], "nothing the client does is blocked");
+  await page.close();
+  await daemon.api("POST", `/sessions/${opened.sessionId}/stop`);
 });
 
 test("the Vite template's own HMR keeps working through the proxy", { timeout: 240_000 }, async () => {

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use devflow_tests::daemon::TOKEN;
 use devflow_tests::fixtures::copy_site;
+use devflow_tests::session::{create_dir_session, running_session, wait_final};
 use devflow_tests::{Client, Daemon, RestClient};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -40,33 +41,6 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         }
     }
     out
-}
-
-async fn running_session(client: &mut RestClient, site: &Path) -> (String, String) {
-    let created = client
-        .call(
-            "session/create",
-            json!({"source": {"kind": "dir", "path": site}}),
-        )
-        .await
-        .expect("create");
-    let session_id = created["sessionId"].as_str().expect("id").to_string();
-    client.subscribe(&session_id, 0).await.expect("subscribe");
-    client
-        .call("session/start", json!({"sessionId": session_id}))
-        .await
-        .expect("start");
-    loop {
-        let event = client.next_event().await;
-        if event["type"] == "SESSION_READY" {
-            let url = event["data"]["previewUrl"]
-                .as_str()
-                .expect("previewUrl")
-                .to_string();
-            return (session_id, url);
-        }
-        assert_ne!(event["type"], "SESSION_ERROR", "{event}");
-    }
 }
 
 /// A raw HTTP/1.1 GET, so that `..` and odd encodings reach the server as written.
@@ -274,14 +248,7 @@ async fn proposals_that_reach_outside_the_workspace_change_nothing() {
         .expect("symlink");
     let daemon = Daemon::start(&temp.path().join("state"));
     let mut client = RestClient::new(&daemon);
-    let created = client
-        .call(
-            "session/create",
-            json!({"source": {"kind": "dir", "path": site}}),
-        )
-        .await
-        .expect("create");
-    let session_id = created["sessionId"].as_str().expect("id").to_string();
+    let session_id = create_dir_session(&mut client, &site).await;
     let before = (snapshot(&site), snapshot(&outside));
 
     let diffs = [
@@ -312,23 +279,8 @@ async fn proposals_that_reach_outside_the_workspace_change_nothing() {
             }
             // Accepted for the queue: the engine must then refuse it.
             Ok(queued) => {
-                let command_id = queued["commandId"].as_str().expect("commandId").to_string();
-                let mut done = None;
-                for _ in 0..400 {
-                    let command = client
-                        .call(
-                            "command/get",
-                            json!({"sessionId": session_id, "commandId": command_id}),
-                        )
-                        .await
-                        .expect("command/get");
-                    if command["status"] == "READY" || command["status"] == "FAILED" {
-                        done = Some(command);
-                        break;
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-                let command = done.unwrap_or_else(|| panic!("{what}: the command never ended"));
+                let command_id = queued["commandId"].as_str().expect("commandId");
+                let command = wait_final(&mut client, &session_id, command_id).await;
                 assert_eq!(command["status"], "FAILED", "{what}: {command}");
                 assert!(
                     command["errorSummary"]

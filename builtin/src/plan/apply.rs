@@ -462,12 +462,7 @@ impl Planner<'_> {
         match self.tokens.middle(LengthRole::Radius) {
             Some(px) => Pick {
                 css: px_in_unit(px, "px"),
-                token: self
-                    .tokens
-                    .radii
-                    .iter()
-                    .find(|t| (t.px - px).abs() < 0.01)
-                    .map(|t| t.path.clone()),
+                token: self.tokens.path_at(LengthRole::Radius, px),
             },
             None => Pick::literal("8px"),
         }

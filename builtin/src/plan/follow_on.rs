@@ -61,8 +61,8 @@ impl Planner<'_> {
                         continue;
                     }
                     let is_color = decl.property.starts_with("--")
-                        || crate::properties::classify(&decl.property)
-                            == Some(crate::properties::DesignKind::Color);
+                        || crate::properties::property_kind(&decl.property)
+                            == Some(devflow_reference::DriftKind::Color);
                     if !is_color {
                         continue;
                     }

@@ -363,7 +363,7 @@ impl Planner<'_> {
                         });
                         continue;
                     }
-                    if self.tokens.font_sizes.is_empty() {
+                    if self.tokens.lengths(LengthRole::FontSize).is_empty() {
                         self.doubts += 0.05;
                     }
                     let op = ValueOp::Scale {
@@ -468,12 +468,7 @@ impl Planner<'_> {
                             let pick = match self.tokens.pill() {
                                 Some(px) => Pick {
                                     css: px_in_unit(px, "px"),
-                                    token: self
-                                        .tokens
-                                        .radii
-                                        .iter()
-                                        .find(|t| (t.px - px).abs() < 0.01)
-                                        .map(|t| t.path.clone()),
+                                    token: self.tokens.path_at(LengthRole::Radius, px),
                                 },
                                 None => Pick::literal("9999px"),
                             };
@@ -682,7 +677,7 @@ impl Planner<'_> {
                 };
                 match self
                     .tokens
-                    .families
+                    .families()
                     .iter()
                     .find(|t| {
                         t.path.to_ascii_lowercase().split(['.', '-', '_']).any(|s| s == word)

@@ -3,8 +3,18 @@
 //! restarted with back-off when it dies, and stopped by signalling the whole group (TERM,
 //! then KILL), so no grandchild (the `vite` under `npm`) outlives the session.
 //!
-//! Invariant: the child's environment is [`detect::child_env`]'s: never the daemon's
-//! secrets.
+//! Nor does anything outlive the daemon, however it ends (`kill -9` included). Every child
+//! (install or dev server) starts as `/bin/sh -c` [`GUARD`]: the shell forks a guard into
+//! the new group and then `exec`s the real command, which keeps its pid and so leads the
+//! group. The guard blocks reading a pipe whose write end only the daemon holds; when the
+//! daemon dies the kernel closes that end, the read returns, and the guard ends the whole
+//! group (TERM, KILL 3 s later). The leader also gets `PR_SET_PDEATHSIG` (Linux), which
+//! covers only the direct child — hence the guard for what `npm` starts. What survives even
+//! that (a guard killed by hand) carries the run's [`orphans::OWNER_VAR`] marker and is
+//! ended at the next start-up.
+//!
+//! Invariant: the child's environment is [`detect::child_env`]'s (never the daemon's
+//! secrets) plus the owner marker.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -19,7 +29,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::{oneshot, watch};
 
 use super::detect::{self, Manager};
-use super::probe;
+use super::{orphans, probe};
 
 /// Output lines kept for error messages.
 const TAIL_LINES: usize = 40;
@@ -30,6 +40,14 @@ const HEALTHY_AFTER: Duration = Duration::from_secs(60);
 /// Between TERM and KILL.
 const TERM_GRACE: Duration = Duration::from_secs(5);
 
+/// What every child runs under (`sh -c GUARD devflow-guard PROGRAM ARGS…`). Keeps the pipe
+/// on stdin as fd 3 for the guard, gives the command `/dev/null` as stdin, forks the guard
+/// (which ignores TERM so that it outlives its own `kill 0`, and talks to no one), then
+/// replaces the shell with the command.
+const GUARD: &str = "exec 3<&0 </dev/null
+( trap '' HUP INT TERM; read -r _line <&3; kill -s TERM 0; sleep 3; kill -s KILL 0 ) >/dev/null 2>&1 &
+exec \"$@\" 3<&-";
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct DevServerSpec {
@@ -39,6 +57,8 @@ pub struct DevServerSpec {
     pub script: String,
     pub port: u16,
     pub ready_timeout: Duration,
+    /// The daemon run's [`orphans::OWNER_VAR`] token.
+    pub owner: String,
 }
 
 /// What a running dev server reports.
@@ -114,6 +134,24 @@ impl Drop for DevServer {
     }
 }
 
+/// SIGKILL to a process group when dropped before [`KillGroupOnDrop::disarm`]: a future
+/// abandoned half-way (a stop during the install) leaves nothing running.
+struct KillGroupOnDrop(i32);
+
+impl KillGroupOnDrop {
+    fn disarm(&mut self) {
+        self.0 = 0;
+    }
+}
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        if self.0 > 0 {
+            signal_group(self.0, libc::SIGKILL);
+        }
+    }
+}
+
 fn signal_group(group: i32, signal: i32) {
     // SAFETY: kill(2) with a negative pid signals that process group; no memory is involved.
     unsafe {
@@ -139,21 +177,23 @@ async fn supervise(
     loop {
         let tail: Tail = Arc::default();
         let args = spec.manager.run_args(&spec.script, spec.port);
-        let mut child = match spawn(&spec, spec.manager.program(), &args, &tail, Some(&events)) {
-            Ok(child) => child,
-            Err(error) => {
-                if let Some(ready) = ready.take() {
-                    let _ = ready.send(Err(error));
-                    return;
+        // `_lifeline` lives as long as this attempt: dropping it ends the group.
+        let (mut child, _lifeline) =
+            match spawn(&spec, spec.manager.program(), &args, &tail, Some(&events)) {
+                Ok(spawned) => spawned,
+                Err(error) => {
+                    if let Some(ready) = ready.take() {
+                        let _ = ready.send(Err(error));
+                        return;
+                    }
+                    events(DevEvent::Crashed(error));
+                    if !pause(&mut stop, backoff).await {
+                        return;
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
                 }
-                events(DevEvent::Crashed(error));
-                if !pause(&mut stop, backoff).await {
-                    return;
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                continue;
-            }
-        };
+            };
         let pid = child.id().map_or(0, |id| id as i32);
         group.store(pid, Ordering::SeqCst);
         let started = Instant::now();
@@ -307,42 +347,65 @@ fn with_tail(message: &str, tail: &Tail) -> String {
     format!("{message}; last output:\n{}", lines.join("\n"))
 }
 
-/// Spawns `program args` in the workspace, in its own process group, with the scrubbed
-/// environment; its output goes to the session log (and stderr lines to `events`).
+/// The write end of a child's guard pipe. Dropping it (or the daemon dying) makes the guard
+/// end the child's whole group. Kept apart from the [`Child`], whose `wait` would close it.
+pub(crate) struct Lifeline {
+    _pipe: tokio::process::ChildStdin,
+}
+
+/// Spawns `program args` in the workspace, in its own process group under the [`GUARD`],
+/// with the scrubbed environment; its output goes to the session log (and stderr lines to
+/// `events`).
 fn spawn(
     spec: &DevServerSpec,
     program: &str,
     args: &[String],
     tail: &Tail,
     events: Option<&DevEvents>,
-) -> Result<Child, String> {
+) -> Result<(Child, Lifeline), String> {
     // Log lines say which step wrote them.
     let label = if events.is_some() {
         "dev server"
     } else {
         program
     };
-    let mut command = Command::new(program);
+    let env = detect::child_env(std::env::vars_os(), Some(spec.port));
+    let search = env
+        .iter()
+        .find(|(name, _)| name == "PATH")
+        .map(|(_, value)| value.clone());
+    // Looked up here, not by the shell, so that a missing tool gets a clear message.
+    let resolved = find_program(program, search.as_deref()).ok_or_else(|| {
+        format!(
+            "`{program}` is not installed (this project runs its `{}` script with it)",
+            spec.script
+        )
+    })?;
+    let mut command = Command::new("/bin/sh");
     command
+        .arg("-c")
+        .arg(GUARD)
+        .arg("devflow-guard")
+        .arg(&resolved)
         .args(args)
         .current_dir(&spec.workspace)
         .env_clear()
-        .envs(detect::child_env(std::env::vars_os(), Some(spec.port)))
-        .stdin(Stdio::null())
+        .envs(env)
+        .env(orphans::OWNER_VAR, &spec.owner)
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    let mut child = command.spawn().map_err(|error| {
-        if error.kind() == std::io::ErrorKind::NotFound {
-            format!(
-                "`{program}` is not installed (this project runs its `{}` script with it)",
-                spec.script
-            )
-        } else {
-            format!("cannot run `{program}`: {error}")
-        }
-    })?;
+    die_with_the_daemon(&mut command);
+    let mut child = command
+        .spawn()
+        .map_err(|error| format!("cannot run `{program}`: {error}"))?;
+    let lifeline = child
+        .stdin
+        .take()
+        .map(|pipe| Lifeline { _pipe: pipe })
+        .ok_or_else(|| format!("cannot run `{program}`: no pipe to its guard"))?;
     if let Some(stdout) = child.stdout.take() {
         pipe(stdout, label, spec.session_id.clone(), tail.clone(), None);
     }
@@ -355,7 +418,56 @@ fn spawn(
             events.cloned(),
         );
     }
-    Ok(child)
+    Ok((child, lifeline))
+}
+
+/// `PR_SET_PDEATHSIG`: the kernel SIGKILLs the child when the daemon dies. Strictly, when
+/// the *thread* that spawned it ends: children are spawned from async tasks, i.e. on the
+/// runtime's worker threads, which live as long as the daemon.
+#[cfg(target_os = "linux")]
+fn die_with_the_daemon(command: &mut Command) {
+    // SAFETY: getpid(2) cannot fail.
+    let daemon = unsafe { libc::getpid() };
+    // SAFETY: only async-signal-safe system calls run between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The daemon may have died before the prctl took effect.
+            if libc::getppid() != daemon {
+                return Err(std::io::Error::other("the daemon exited"));
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_the_daemon(_command: &mut Command) {}
+
+/// `program` on `search` (a `PATH` value), as the shell would find it.
+fn find_program(program: &str, search: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let executable = |path: &Path| {
+        path.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let path = PathBuf::from(program);
+        return executable(&path).then_some(path);
+    }
+    std::env::split_paths(search?)
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .map(|dir| dir.join(program))
+        .find(|candidate| executable(candidate))
 }
 
 fn pipe(
@@ -410,12 +522,14 @@ fn strip_ansi(line: &str) -> String {
 }
 
 /// Installs the dependencies (`node_modules` missing), output streamed to the session log
-/// as progress; `Err` with the end of the output when it fails or takes too long.
+/// as progress; `Err` with the end of the output when it fails or takes too long. Dropping
+/// the future (the session was stopped meanwhile) kills the install's whole process group.
 pub async fn install(
     session_id: &str,
     workspace: &Path,
     manager: Manager,
     timeout: Duration,
+    owner: &str,
 ) -> Result<(), String> {
     let spec = DevServerSpec {
         session_id: session_id.to_string(),
@@ -424,6 +538,7 @@ pub async fn install(
         script: "install".into(),
         port: 0,
         ready_timeout: timeout,
+        owner: owner.to_string(),
     };
     let args = manager.install_args();
     tracing::info!(
@@ -433,12 +548,14 @@ pub async fn install(
         args.join(" ")
     );
     let tail: Tail = Arc::default();
-    let mut child = spawn(&spec, manager.program(), &args, &tail, None)?;
+    let (mut child, _lifeline) = spawn(&spec, manager.program(), &args, &tail, None)?;
     let pid = child.id().map_or(0, |id| id as i32);
     let group = AtomicI32::new(pid);
+    let mut cancelled = KillGroupOnDrop(pid);
     let status = match tokio::time::timeout(timeout, child.wait()).await {
         Ok(status) => status,
         Err(_) => {
+            cancelled.disarm();
             terminate(&mut child, pid, &group).await;
             return Err(with_tail(
                 &format!(
@@ -450,6 +567,7 @@ pub async fn install(
         }
     };
     // Post-install scripts may leave helpers behind.
+    cancelled.disarm();
     terminate(&mut child, pid, &group).await;
     match status {
         Ok(status) if status.success() => {
@@ -479,5 +597,73 @@ mod tests {
             "  VITE ready"
         );
         assert_eq!(strip_ansi("plain"), "plain");
+    }
+
+    #[test]
+    fn programs_are_found_on_the_childs_path() {
+        let path = std::env::var_os("PATH");
+        assert!(find_program("sh", path.as_deref()).is_some());
+        assert!(find_program("devflow-no-such-tool", path.as_deref()).is_none());
+        assert!(find_program("sh", Some(std::ffi::OsStr::new(""))).is_none());
+        assert_eq!(
+            find_program("/bin/sh", None),
+            Some(PathBuf::from("/bin/sh"))
+        );
+    }
+
+    fn alive(pid: u32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rfind(')')
+                .is_some_and(|at| !stat[at + 1..].trim_start().starts_with('Z'))
+        })
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn when_the_daemons_end_of_the_pipe_closes_the_guard_ends_the_whole_group() {
+        let workspace = tempfile::tempdir().unwrap();
+        let spec = DevServerSpec {
+            session_id: "guard-test".into(),
+            workspace: workspace.path().to_path_buf(),
+            manager: Manager::Npm,
+            script: "dev".into(),
+            port: 0,
+            ready_timeout: Duration::from_secs(5),
+            owner: "test-owner".into(),
+        };
+        // A leader that ignores TERM and a background child, as npm and vite would be.
+        let script = "trap '' TERM; sleep 60 & echo $! > child.pid; wait".to_string();
+        let tail: Tail = Arc::default();
+        let (mut child, lifeline) =
+            spawn(&spec, "sh", &["-c".into(), script], &tail, None).unwrap();
+        let pid_file = workspace.path().join("child.pid");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let background = loop {
+            if let Some(pid) = std::fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|t| t.trim().parse::<u32>().ok())
+            {
+                break pid;
+            }
+            assert!(Instant::now() < deadline, "the child never started");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(alive(background));
+
+        // What the kernel does when the daemon dies, whatever the signal.
+        drop(lifeline);
+        let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+            .await
+            .expect("the leader is ended")
+            .unwrap();
+        assert!(!status.success(), "{status}");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while alive(background) {
+            assert!(
+                Instant::now() < deadline,
+                "the background child is still running"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }

@@ -7,14 +7,25 @@
 //! What the preview notices on its own (console errors relayed by the reload client, a dev
 //! server crash, files changed by hand) leaves as [`PreviewEvent`]s on a channel that
 //! [`forward_events`] turns into the session's PREVIEW_ERROR / PREVIEW_UPDATED events.
+//!
+//! A stop while the preview is still starting (installing dependencies, waiting for the dev
+//! server) cancels the start: what it had started is killed and nothing is left running.
+//!
+//! Verification after a patch ([`PreviewRuntime::verify`]) compares the page with how it
+//! was just before the patch was written (taken in [`PreviewRuntime::files_writing`]): the
+//! entry page and its same-origin stylesheets and scripts over HTTP ([`verify`]), and the
+//! errors the reload clients relay once they have applied the change.
 
 pub mod detect;
 pub mod devserver;
+pub mod orphans;
+pub mod page;
 pub mod probe;
 pub mod standalone;
+pub mod verify;
 pub mod watch;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -48,6 +59,12 @@ pub struct PreviewSettings {
     pub watch_window: Duration,
     /// How long `verify` waits for the page.
     pub verify_timeout: Duration,
+    /// How long `verify` waits for the open pages to apply the change (reload or swap their
+    /// stylesheets) before it reads what they reported.
+    pub settle_timeout: Duration,
+    /// Where the daemon run's [`orphans`] token is kept: processes a killed daemon left are
+    /// ended at start-up. `None`: no clean-up (tests, embedded uses).
+    pub owner_file: Option<PathBuf>,
 }
 
 impl Default for PreviewSettings {
@@ -57,6 +74,8 @@ impl Default for PreviewSettings {
             install_timeout: Duration::from_secs(600),
             watch_window: watch::WINDOW,
             verify_timeout: Duration::from_secs(30),
+            settle_timeout: Duration::from_secs(5),
+            owner_file: None,
         }
     }
 }
@@ -67,12 +86,39 @@ const RECENT_ERRORS: usize = 20;
 const REPEAT_WINDOW: Duration = Duration::from_secs(10);
 /// PREVIEW_ERROR events per session per minute, at most.
 const EVENTS_PER_MINUTE: usize = 30;
+/// Page errors kept per session for comparing before and after a patch.
+const PAGE_REPORTS: usize = 100;
+/// After the pages have applied a change: errors they report this soon still count.
+const REPORT_GRACE: Duration = Duration::from_millis(250);
+/// How long the pre-patch look at the page may take.
+const BASELINE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The previews of every running session.
 pub struct SessionPreviews {
     settings: PreviewSettings,
     events: mpsc::Sender<PreviewEvent>,
     running: tokio::sync::Mutex<HashMap<String, Running>>,
+    /// Starts under way, by session: a stop cancels them.
+    starting: Mutex<HashMap<String, Starting>>,
+    /// This run's [`orphans::OWNER_VAR`] token.
+    owner: String,
+    http: reqwest::Client,
+}
+
+/// The start's own side of its [`Starting`] entry.
+struct StartTicket {
+    id: u64,
+    cancelled: tokio::sync::watch::Receiver<bool>,
+    finished: tokio::sync::watch::Sender<bool>,
+}
+
+/// A start under way.
+struct Starting {
+    /// Tells each start apart (a restart replaces an older start of the same session).
+    id: u64,
+    cancel: tokio::sync::watch::Sender<bool>,
+    /// Becomes true once the start has finished and cleaned up after itself.
+    finished: tokio::sync::watch::Receiver<bool>,
 }
 
 struct Running {
@@ -90,16 +136,44 @@ struct Shared {
     notifier: OnceLock<Notifier>,
     own_writes: Mutex<OwnWrites>,
     errors: Mutex<ErrorLog>,
+    /// The page just before the files of a patch were written.
+    baseline: Mutex<Option<Baseline>>,
+    /// The last change devflow announced, and whether any page was open to apply it.
+    announced: Mutex<Option<Announced>>,
+}
+
+/// How the page was before a patch.
+struct Baseline {
+    page: Option<verify::PageState>,
+    /// [`ErrorLog::page_seq`] then.
+    errors_seq: u64,
+    /// The page errors known then (kind and message).
+    known_errors: HashSet<String>,
+}
+
+#[derive(Clone, Copy)]
+struct Announced {
+    seq: u64,
+    clients: usize,
 }
 
 impl SessionPreviews {
     /// `events` receives what the previews notice on their own; give its receiver to
-    /// [`forward_events`].
+    /// [`forward_events`]. With [`PreviewSettings::owner_file`], first ends what a killed
+    /// daemon left running.
     pub fn new(settings: PreviewSettings, events: mpsc::Sender<PreviewEvent>) -> Self {
+        let owner = orphans::new_token();
+        if let Some(file) = &settings.owner_file {
+            orphans::take_over(file, &owner);
+        }
+        let http = verify::client(settings.verify_timeout);
         SessionPreviews {
             settings,
             events,
             running: tokio::sync::Mutex::new(HashMap::new()),
+            starting: Mutex::new(HashMap::new()),
+            owner,
+            http,
         }
     }
 
@@ -120,6 +194,8 @@ impl SessionPreviews {
             notifier: OnceLock::new(),
             own_writes: Mutex::new(OwnWrites::default()),
             errors: Mutex::new(ErrorLog::default()),
+            baseline: Mutex::new(None),
+            announced: Mutex::new(None),
         });
         let package_json = std::fs::read_to_string(workspace.join("package.json")).ok();
         let plan = detect::plan(package_json.as_deref(), |name| {
@@ -142,6 +218,7 @@ impl SessionPreviews {
                         workspace,
                         manager,
                         self.settings.install_timeout,
+                        &self.owner,
                     )
                     .await?;
                 }
@@ -152,6 +229,7 @@ impl SessionPreviews {
                     script,
                     port: free_port()?,
                     ready_timeout: self.settings.ready_timeout,
+                    owner: self.owner.clone(),
                 };
                 let events = shared.clone();
                 let dev =
@@ -186,7 +264,80 @@ impl SessionPreviews {
             shared,
         })
     }
+
+    /// Registers a start of `session_id` that a stop can cancel, cancelling an older one.
+    fn begin_start(&self, session_id: &str) -> StartTicket {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (cancel, cancelled) = tokio::sync::watch::channel(false);
+        let (finished_tx, finished) = tokio::sync::watch::channel(false);
+        let older = self
+            .starting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                session_id.to_string(),
+                Starting {
+                    id,
+                    cancel,
+                    finished,
+                },
+            );
+        if let Some(older) = older {
+            let _ = older.cancel.send(true);
+        }
+        StartTicket {
+            id,
+            cancelled,
+            finished: finished_tx,
+        }
+    }
+
+    fn end_start(&self, session_id: &str, id: u64) {
+        let mut starting = self.starting.lock().unwrap_or_else(|p| p.into_inner());
+        if starting.get(session_id).is_some_and(|s| s.id == id) {
+            starting.remove(session_id);
+        }
+    }
+
+    /// Launches under `cancelled`: a cancel drops the launch, and with it whatever it had
+    /// started (installs and dev servers kill their process groups when dropped).
+    async fn launch_cancellable(
+        &self,
+        session_id: &str,
+        workspace: &Path,
+        mut cancelled: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<PreviewHandle, String> {
+        let running = tokio::select! {
+            launched = self.launch(session_id, workspace) => launched?,
+            _ = cancelled.wait_for(|cancel| *cancel) => {
+                tracing::info!(session_id, "preview start cancelled: the session was stopped");
+                return Err(STOPPED_WHILE_STARTING.into());
+            }
+        };
+        let url = running.proxy.url();
+        let mut map = self.running.lock().await;
+        // A stop that came after the launch finished but before this point.
+        if *cancelled.borrow() {
+            drop(map);
+            stop_running(running).await;
+            tracing::info!(
+                session_id,
+                "preview start cancelled: the session was stopped"
+            );
+            return Err(STOPPED_WHILE_STARTING.into());
+        }
+        let previous = map.insert(session_id.to_string(), running);
+        drop(map);
+        if let Some(previous) = previous {
+            stop_running(previous).await;
+        }
+        Ok(PreviewHandle { url })
+    }
 }
+
+/// What `start` answers when a stop cancelled it.
+const STOPPED_WHILE_STARTING: &str = "the session was stopped while its preview was starting";
 
 #[async_trait]
 impl PreviewRuntime for SessionPreviews {
@@ -195,20 +346,35 @@ impl PreviewRuntime for SessionPreviews {
         if !workspace.is_dir() {
             return Err(format!("{} is not a folder", workspace.display()));
         }
-        let running = self.launch(session_id, workspace).await?;
-        let url = running.proxy.url();
-        if let Some(previous) = self
-            .running
-            .lock()
-            .await
-            .insert(session_id.to_string(), running)
-        {
-            stop_running(previous).await;
-        }
-        Ok(PreviewHandle { url })
+        let ticket = self.begin_start(session_id);
+        let result = self
+            .launch_cancellable(session_id, workspace, ticket.cancelled)
+            .await;
+        self.end_start(session_id, ticket.id);
+        let _ = ticket.finished.send(true);
+        result
     }
 
     async fn stop(&self, session_id: &str) {
+        let starting = self
+            .starting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(session_id);
+        if let Some(starting) = starting {
+            let _ = starting.cancel.send(true);
+            let mut finished = starting.finished;
+            // The start drops what it had begun as soon as it sees the cancel.
+            if tokio::time::timeout(Duration::from_secs(10), finished.wait_for(|done| *done))
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    session_id,
+                    "the cancelled preview start has not finished after 10 s"
+                );
+            }
+        }
         let running = self.running.lock().await.remove(session_id);
         if let Some(running) = running {
             stop_running(running).await;
@@ -217,13 +383,57 @@ impl PreviewRuntime for SessionPreviews {
     }
 
     async fn verify(&self, session_id: &str) -> Result<(), String> {
-        let Some(addr) = self.proxy_addr(session_id).await else {
+        let Some((addr, shared)) = self
+            .running
+            .lock()
+            .await
+            .get(session_id)
+            .map(|r| (r.proxy.local_addr(), r.shared.clone()))
+        else {
             return Ok(());
         };
-        match probe::http_status(addr, "/", self.settings.verify_timeout).await? {
-            status if status < 500 => Ok(()),
-            status => Err(format!("the page answers HTTP {status}")),
+        let baseline = shared
+            .baseline
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let now = verify::check(&self.http, addr).await;
+        if let Some(problem) = now.new_problem(baseline.as_ref().and_then(|b| b.page.as_ref())) {
+            tracing::info!(session_id, "verification failed: {problem}");
+            return Err(problem);
         }
+        // The open pages report what went wrong once they have applied the change.
+        let announced = *shared.announced.lock().unwrap_or_else(|p| p.into_inner());
+        if let (Some(announced), Some(notifier)) = (announced, shared.notifier.get()) {
+            if announced.clients > 0 {
+                if !notifier
+                    .settled(announced.seq, self.settings.settle_timeout)
+                    .await
+                {
+                    tracing::debug!(session_id, "no page said it applied the change in time");
+                }
+                tokio::time::sleep(REPORT_GRACE).await;
+            }
+        }
+        let new_error = {
+            let errors = shared.errors.lock().unwrap_or_else(|p| p.into_inner());
+            let (since, known) = match &baseline {
+                Some(b) => (b.errors_seq, Some(&b.known_errors)),
+                None => (errors.page_seq, None),
+            };
+            let found = errors
+                .page_reports_since(since)
+                .find(|report| known.is_none_or(|k| !k.contains(&report.key)))
+                .map(|report| report.text.clone());
+            found
+        };
+        if let Some(error) = new_error {
+            tracing::info!(session_id, "verification failed: the page reported {error}");
+            return Err(format!(
+                "the page reported an error after the change: {error}"
+            ));
+        }
+        Ok(())
     }
 
     async fn files_changed(&self, session_id: &str, files: &[String]) {
@@ -238,19 +448,45 @@ impl PreviewRuntime for SessionPreviews {
             });
         }
         if let Some(notifier) = shared.notifier.get() {
-            notifier.changed(files);
+            let clients = notifier.clients();
+            let seq = notifier.changed(files);
+            *shared.announced.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(Announced { seq, clients });
         }
     }
 
     async fn files_writing(&self, session_id: &str, files: &[String]) {
-        if let Some(running) = self.running.lock().await.get(session_id) {
-            running
-                .shared
-                .own_writes
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .writing(files, Instant::now());
-        }
+        let Some((addr, shared)) = self
+            .running
+            .lock()
+            .await
+            .get(session_id)
+            .map(|r| (r.proxy.local_addr(), r.shared.clone()))
+        else {
+            return;
+        };
+        shared
+            .own_writes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .writing(files, Instant::now());
+        // The page as it is before these files change, for `verify` to compare with.
+        let page = tokio::time::timeout(BASELINE_TIMEOUT, verify::check(&self.http, addr))
+            .await
+            .ok();
+        let (errors_seq, known_errors) = {
+            let errors = shared.errors.lock().unwrap_or_else(|p| p.into_inner());
+            (
+                errors.page_seq,
+                errors.page_reports.iter().map(|r| r.key.clone()).collect(),
+            )
+        };
+        *shared.baseline.lock().unwrap_or_else(|p| p.into_inner()) = Some(Baseline {
+            page,
+            errors_seq,
+            known_errors,
+        });
+        *shared.announced.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     async fn recent_errors(&self, session_id: &str) -> Vec<String> {
@@ -303,6 +539,13 @@ impl Shared {
         };
         let text = format!("{}{location}", report.message);
         tracing::info!(session_id = %self.session_id, kind = %report.kind, "page error: {text}");
+        self.errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .page_report(
+                format!("{}: {}", report.kind, report.message),
+                format!("{}: {text}", report.kind),
+            );
         self.error(text, report.kind, true);
     }
 
@@ -375,9 +618,39 @@ fn digest(workspace: &Path, file: &str) -> Option<Vec<u8>> {
 struct ErrorLog {
     recent: VecDeque<String>,
     announced: VecDeque<(String, Instant)>,
+    /// How many errors the pages have reported so far (numbers [`PageReport::seq`]).
+    page_seq: u64,
+    /// The latest of them.
+    page_reports: VecDeque<PageReport>,
+}
+
+/// One error a page reported.
+struct PageReport {
+    seq: u64,
+    /// Kind and message, without where: the same error on a line a patch moved is not new.
+    key: String,
+    /// What verification says about it.
+    text: String,
 }
 
 impl ErrorLog {
+    fn page_report(&mut self, key: String, text: String) {
+        self.page_seq += 1;
+        if self.page_reports.len() == PAGE_REPORTS {
+            self.page_reports.pop_front();
+        }
+        self.page_reports.push_back(PageReport {
+            seq: self.page_seq,
+            key,
+            text,
+        });
+    }
+
+    /// The page errors reported after the `seq`th.
+    fn page_reports_since(&self, seq: u64) -> impl Iterator<Item = &PageReport> {
+        self.page_reports.iter().filter(move |r| r.seq > seq)
+    }
+
     /// Keeps the error; true when it should be announced now (not a repeat within
     /// [`REPEAT_WINDOW`], and under [`EVENTS_PER_MINUTE`]).
     fn record(&mut self, text: &str, announce: bool, now: Instant) -> bool {

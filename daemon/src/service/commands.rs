@@ -138,6 +138,7 @@ impl Service {
             usage: None,
             drift_before: None,
             drift_after: None,
+            fidelity_lowered: false,
             timings: CommandTimings {
                 queued_at: crate::now_millis(),
                 started_at: None,
@@ -316,7 +317,8 @@ impl Service {
         cursor: Option<&str>,
     ) -> Result<(Vec<HistoryItem>, Option<String>)> {
         let page = self.store().command_page(session_id, limit, cursor).await?;
-        let items = page.commands.iter().map(history_item).collect();
+        let mut items: Vec<HistoryItem> = page.commands.iter().map(history_item).collect();
+        self.link_pull_request(session_id, &mut items).await; // prUrl of published commits
         Ok((items, page.next_cursor))
     }
 }

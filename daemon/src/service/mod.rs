@@ -5,9 +5,12 @@
 //! single mutex.
 //!
 //! Method groups: `sessions.rs` (lifecycle, settings, logs), `commands.rs` (submit, cancel,
-//! history), `patches.rs` (get, rollback), `pipeline.rs` (running one command).
+//! history), `patches.rs` (get, rollback), `pipeline.rs` (running one command), `git.rs`
+//! (the clone, the work branch's commits, publish).
 
+mod artifacts;
 mod commands;
+mod git;
 mod patches;
 mod pipeline;
 mod reference;
@@ -50,6 +53,10 @@ struct Inner {
     events: EventHub,
     metrics: Arc<Metrics>,
     parts: Parts,
+    /// The sessions' browser IDEs (code-server), started on demand.
+    editors: Arc<crate::editor::Editors>,
+    /// Uploaded zips and what sessions leave behind (diffs, log copies).
+    artifacts: Arc<crate::artifacts::SessionArtifacts>,
     runtime: tokio::sync::Mutex<Runtime>,
 }
 
@@ -76,10 +83,28 @@ impl Service {
         parts: Parts,
         metrics: Arc<Metrics>,
     ) -> Result<Service> {
+        let artifacts = Arc::new(crate::artifacts::SessionArtifacts::local(&config.state_dir));
+        Service::open_with_artifacts(config, store, parts, metrics, artifacts).await
+    }
+
+    /// [`Service::open`] with the session artifacts in a store of the caller's choice (S3).
+    pub async fn open_with_artifacts(
+        config: Config,
+        store: Arc<dyn Store>,
+        parts: Parts,
+        metrics: Arc<Metrics>,
+        artifacts: Arc<crate::artifacts::SessionArtifacts>,
+    ) -> Result<Service> {
         let events = EventHub::new(store.clone(), metrics.clone());
+        let editors = Arc::new(crate::editor::Editors::new(
+            crate::editor::EditorSettings::from_config(&config),
+            metrics.clone(),
+        ));
         let service = Service {
             inner: Arc::new(Inner {
                 config,
+                editors,
+                artifacts,
                 store,
                 events,
                 metrics,
@@ -95,12 +120,25 @@ impl Service {
         &self.inner.config
     }
 
+    /// The proposer a session choosing `chosen` gets, and whether this daemon has one.
+    pub fn proposer_available(
+        &self,
+        chosen: Option<devflow_protocol::ProposerKind>,
+    ) -> (devflow_protocol::ProposerKind, bool) {
+        let (kind, proposer) = self.inner.parts.proposers.pick(chosen);
+        (kind, proposer.is_some())
+    }
+
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.inner.metrics
     }
 
     pub fn events(&self) -> &EventHub {
         &self.inner.events
+    }
+
+    pub fn editors(&self) -> &Arc<crate::editor::Editors> {
+        &self.inner.editors
     }
 
     fn store(&self) -> &dyn Store {
@@ -224,7 +262,7 @@ impl Service {
 
     /// The session as clients see it: URLs for this daemon, the newest history.
     async fn present(&self, mut session: Session) -> Result<Session> {
-        session.logs_url = self.logs_url(&session.session_id);
+        session.logs_url = self.current_logs_url(&session.session_id).await;
         session.history = self.history_items(&session.session_id, 20, None).await?.0;
         Ok(session)
     }

@@ -1,6 +1,8 @@
 //! Reading applied patches and rolling them back exactly, from their journal.
 
-use devflow_protocol::{EventBody, Patch, PatchParams, PatchState, RollbackParams, RollbackResult};
+use devflow_protocol::{
+    EventBody, Patch, PatchParams, PatchState, RollbackParams, RollbackResult, Session,
+};
 use devflow_store::JournalState;
 
 use super::{Result, Service};
@@ -22,6 +24,16 @@ impl Service {
         let session = self.session(&params.session_id).await?;
         let work = self.work_lock(&session.session_id).await;
         let _work = work.lock().await; // not while a command is writing
+        self.rollback_locked(&session, params.patch_id).await
+    }
+
+    /// [`Service::rollback`] for a caller that holds the session's work lock already: the
+    /// pipeline, when its fidelity guard undoes the patch it just applied.
+    pub(super) async fn rollback_locked(
+        &self,
+        session: &Session,
+        patch_id: Option<String>,
+    ) -> Result<RollbackResult> {
         let applied: Vec<_> = self
             .store()
             .list_patches(&session.session_id)
@@ -29,8 +41,8 @@ impl Service {
             .into_iter()
             .filter(|r| r.journal_state == JournalState::Applied)
             .collect();
-        let target = match &params.patch_id {
-            Some(id) => id.clone(),
+        let target = match patch_id {
+            Some(id) => id,
             None => applied
                 .last()
                 .map(|r| r.patch.patch_id.clone())
@@ -44,7 +56,7 @@ impl Service {
                 None => Err(ServiceError::not_found("patchId", &target, "patch")),
             };
         };
-        let workspace = self.workspace(&session);
+        let workspace = self.workspace(session);
         let mut chain: Vec<_> = applied[position..].to_vec();
         chain.reverse();
         // Check every file of the whole chain first, so a refusal changes nothing.
@@ -95,6 +107,7 @@ impl Service {
             record.patch.state = PatchState::RolledBack;
             record.patch.rolled_back_at = Some(crate::now_millis());
             self.store().put_patch(&record).await?;
+            self.commit_rollback(session, &record).await; // a rollback commit, if it was committed
             self.inner.metrics.rolled_back();
             let patch_files: Vec<String> = record.files.iter().map(|f| f.path.clone()).collect();
             tracing::info!(session_id = %session.session_id, patch_id = %record.patch.patch_id, "patch rolled back");

@@ -2,14 +2,16 @@
 //! (validate, plan, journal, write, verify) → READY; a failed proposal gets ONE re-inference
 //! with the failure in its context; failing again, the workspace is back at its pre-command
 //! state and the command is FAILED with a short summary and the logs URL. Nothing is ever
-//! left half-applied: the journal is stored before any file is written.
+//! left half-applied: the journal is stored before any file is written. With a reference
+//! set, a patch that lowers the drift score flags its command (`fidelityLowered`); when the
+//! session's `guardFidelity` covers the command, it is rolled back and the command FAILS.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use devflow_protocol::{
     Command, CommandKind, CommandStatus, EventBody, Patch, PatchState, Proposal, ProposerKind,
-    Session,
+    Session, Settings,
 };
 use devflow_store::{JournalState, PatchRecord};
 use tracing::Instrument;
@@ -353,14 +355,18 @@ impl Service {
         command.patch_id = Some(patch_id.clone());
         command.drift_before = drift_before.as_ref().map(|d| d.score);
         command.drift_after = drift_after.as_ref().map(|d| d.score);
-        if let (Some(before), Some(after)) = (command.drift_before, command.drift_after) {
-            if after < before {
-                tracing::warn!(
-                    before,
-                    after,
-                    "the patch moved the site away from the reference"
-                );
-            }
+        // The score is the on-token share: lower = further from the reference.
+        let lowered = match (command.drift_before, command.drift_after) {
+            (Some(before), Some(after)) if after < before => Some((before, after)),
+            _ => None,
+        };
+        command.fidelity_lowered = lowered.is_some();
+        if let Some((before, after)) = lowered {
+            tracing::warn!(
+                before,
+                after,
+                "the patch moved the site away from the reference"
+            );
         }
         self.store().update_command(command).await?;
         self.update_session(&command.session_id, |s| {
@@ -383,7 +389,7 @@ impl Service {
             &command.session_id,
             Some(&command.command_id),
             EventBody::PreviewUpdated {
-                patch_id: Some(patch_id),
+                patch_id: Some(patch_id.clone()),
                 files,
                 css_only,
             },
@@ -397,7 +403,40 @@ impl Service {
             )
             .await?;
         }
+        self.store_patch_artifacts(command, &record.patch).await;
+        if let Some((before, after)) = lowered {
+            if guards_fidelity(&session.settings, command) {
+                return self
+                    .undo_for_fidelity(&session, patch_id, before, after)
+                    .await;
+            }
+        }
         Ok(Ok(()))
+    }
+
+    /// The fidelity guard: rolls the patch just applied back through the same path as
+    /// `session/rollback` (ROLLBACK_COMPLETED, PREVIEW_UPDATED), so the command can end
+    /// FAILED with the workspace as it was. Should the rollback be refused (a file changed
+    /// in between), the patch stays applied and the command READY, flagged.
+    async fn undo_for_fidelity(
+        &self,
+        session: &Session,
+        patch_id: String,
+        before: f64,
+        after: f64,
+    ) -> Result<std::result::Result<(), AttemptFailure>> {
+        match self.rollback_locked(session, Some(patch_id.clone())).await {
+            Ok(_) => {
+                tracing::info!(%patch_id, before, after, "patch rolled back by guardFidelity");
+                Ok(Err(AttemptFailure::Final(format!(
+                    "Rolled back: the patch lowered fidelity to the reference from {before} to {after} (guardFidelity)"
+                ))))
+            }
+            Err(error) => {
+                tracing::error!(%patch_id, %error, "guardFidelity could not roll the patch back; it stays applied");
+                Ok(Ok(()))
+            }
+        }
     }
 
     /// The site's drift against the session's reference, off the async threads.
@@ -439,6 +478,7 @@ impl Service {
     }
 
     async fn finish_ready(&self, mut command: Command) -> Result<()> {
+        self.commit_command(&command).await; // one commit on the work branch, if the session has one
         command.timings.finished_at = Some(crate::now_millis());
         command.error_summary = None;
         self.set_status(&mut command, CommandStatus::Ready).await?;
@@ -492,6 +532,18 @@ impl Service {
     }
 }
 
+/// Whether a patch of this command that lowers the drift score is rolled back: the
+/// session's `guardFidelity`, by default only for "match the reference" instructions.
+fn guards_fidelity(settings: &Settings, command: &Command) -> bool {
+    match settings.guard_fidelity {
+        Some(guard) => guard,
+        None => {
+            matches!(command.kind, CommandKind::Instruction)
+                && devflow_builtin::is_match_reference_instruction(&command.instruction)
+        }
+    }
+}
+
 fn not_configured_message(kind: ProposerKind) -> String {
     format!(
         "no {} proposer is configured in this daemon; choose another with the session setting `proposer` or DEVFLOW_PROPOSER",
@@ -530,4 +582,56 @@ fn list_files(workspace: &Path) -> Vec<String> {
     }
     files.sort();
     files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command(kind: serde_json::Value, instruction: &str) -> Command {
+        serde_json::from_value(serde_json::json!({
+            "commandId": "c", "sessionId": "s", "instruction": instruction, "kind": kind,
+            "idempotencyKey": null, "target": null, "status": "QUEUED", "proposals": [],
+            "patchId": null, "attempts": 0, "errorSummary": null, "cancelled": false,
+            "usage": null, "timings": {"queuedAt": 0, "startedAt": null, "finishedAt": null}
+        }))
+        .expect("a valid command")
+    }
+
+    #[test]
+    fn guard_fidelity_by_default_covers_match_the_reference_instructions_only() {
+        let instruction = |text: &str| command(serde_json::json!({"kind": "instruction"}), text);
+        let manual = command(
+            serde_json::json!({"kind": "manualPatch", "proposal": {
+                "files_to_edit": ["a.css"], "unified_diff": "", "reason": "use the design tokens",
+                "confidence": 1.0
+            }}),
+            "use the design tokens",
+        );
+        let default = Settings::default();
+        assert!(guards_fidelity(
+            &default,
+            &instruction("use the design tokens")
+        ));
+        assert!(guards_fidelity(
+            &default,
+            &instruction("トークンに合わせて")
+        ));
+        assert!(!guards_fidelity(
+            &default,
+            &instruction("make the buttons red")
+        ));
+        assert!(!guards_fidelity(&default, &manual));
+        let on = Settings {
+            guard_fidelity: Some(true),
+            ..Settings::default()
+        };
+        assert!(guards_fidelity(&on, &instruction("make the buttons red")));
+        assert!(guards_fidelity(&on, &manual));
+        let off = Settings {
+            guard_fidelity: Some(false),
+            ..Settings::default()
+        };
+        assert!(!guards_fidelity(&off, &instruction("match the reference")));
+    }
 }

@@ -1,14 +1,13 @@
-//! Session lifecycle, settings, logs, and the session-level methods whose parts have not
-//! landed yet (reference, publish, editor), which answer NOT_CONFIGURED after checking the
-//! session exists.
+//! Session lifecycle, settings, logs and the session's browser IDE (`editorUrl`, see
+//! [`crate::editor`]). A `git` source is cloned and `gitCommits` prepared by `git.rs`, which
+//! also implements `publish`.
 
 use std::path::Path;
 
 use devflow_protocol::{
     CreateSessionParams, CreateSessionResult, DeleteResult, EditorUrl, EventBody, Layout,
-    LogsParams, LogsResult, PublishParams, PublishResult, Session, SessionList, SessionParams,
-    SessionSource, SessionStatus, Settings, SubmitCommandParams, UpdateSettingsParams,
-    UploadParams, UploadResult,
+    LogsParams, LogsResult, Session, SessionList, SessionParams, SessionSource, SessionStatus,
+    Settings, SubmitCommandParams, UpdateSettingsParams, UploadParams, UploadResult,
 };
 
 use super::{Result, Service};
@@ -39,12 +38,17 @@ impl Service {
                 format!("ttlMinutes must be between 1 and {MAX_TTL_MINUTES} (24 hours)"),
             ));
         }
+        let mut git_source = None;
         let source = match params.source.unwrap_or(SessionSource::Upload) {
-            SessionSource::Dir { path } => SessionSource::Dir { path: checked_dir(&path)? },
-            SessionSource::Git { .. } => {
-                return Err(ServiceError::not_configured(
-                    "git sources are not supported by this daemon yet; use a zip upload or a folder (source.kind \"dir\")",
-                ))
+            SessionSource::Dir { path } => SessionSource::Dir {
+                path: checked_dir(&path)?,
+            },
+            SessionSource::Git { url, branch } => {
+                git_source = Some((
+                    super::git::check_git_source(&url, branch.as_deref())?,
+                    branch.clone(),
+                ));
+                SessionSource::Git { url, branch }
             }
             SessionSource::Upload => SessionSource::Upload,
         };
@@ -59,7 +63,7 @@ impl Service {
         } else {
             name
         };
-        let session = Session {
+        let mut session = Session {
             session_id: session_id.clone(),
             name,
             user_id: "local".into(),
@@ -94,6 +98,9 @@ impl Service {
                 ServiceError::internal(format!("cannot create the session workspace: {e}"))
             })?;
         }
+        if let Some((remote, branch)) = git_source {
+            self.clone_git_source(&mut session, remote, branch).await?;
+        }
         self.store().put_session(&session).await?;
         tracing::info!(session_id = %session_id, "session created");
         self.publish(
@@ -114,12 +121,7 @@ impl Service {
             })
             .await?;
         }
-        let upload_url = matches!(source, SessionSource::Upload).then(|| {
-            format!(
-                "{}/sessions/{session_id}/upload",
-                self.config().public_base_url
-            )
-        });
+        let upload_url = self.upload_url_for(&source, &session_id).await?;
         let session = self.present(self.session(&session_id).await?).await?;
         Ok(CreateSessionResult {
             upload_url,
@@ -167,6 +169,7 @@ impl Service {
         if session.status == SessionStatus::Running {
             return self.present(session).await;
         }
+        self.ingest_stored_upload(&session).await?;
         if matches!(session.source, SessionSource::Upload)
             && dir_is_empty(&self.workspace(&session))
         {
@@ -206,12 +209,20 @@ impl Service {
         match self.inner.parts.preview.start(session_id, &workspace).await {
             Ok(handle) => {
                 let url = handle.url.clone();
+                let mut stopped = false;
                 self.update_session(session_id, |s| {
-                    s.status = SessionStatus::Running;
-                    s.preview_url = Some(url.clone());
+                    // Stopped while starting: the stop ended this preview too.
+                    stopped = s.status == SessionStatus::Stopped;
+                    if !stopped {
+                        s.status = SessionStatus::Running;
+                        s.preview_url = Some(url.clone());
+                    }
                     Ok(())
                 })
                 .await?;
+                if stopped {
+                    return Ok(());
+                }
                 self.publish(
                     session_id,
                     None,
@@ -234,12 +245,20 @@ impl Service {
             }
             Err(error) => {
                 let summary = format!("the preview did not start: {error}");
+                let mut stopped = false;
                 self.update_session(session_id, |s| {
-                    s.status = SessionStatus::Error;
-                    s.last_error_summary = Some(summary.clone());
+                    // A stop while starting cancels the start: the session stays STOPPED.
+                    stopped = s.status == SessionStatus::Stopped;
+                    if !stopped {
+                        s.status = SessionStatus::Error;
+                        s.last_error_summary = Some(summary.clone());
+                    }
                     Ok(())
                 })
                 .await?;
+                if stopped {
+                    return Ok(());
+                }
                 self.publish(
                     session_id,
                     None,
@@ -272,12 +291,11 @@ impl Service {
         self.get_session(params).await
     }
 
-    /// Stops the preview, fails the queued commands and marks the session STOPPED.
+    /// Marks the session STOPPED, then stops the preview and fails the queued commands.
     pub(crate) async fn stop(&self, session_id: &str, reason: &str) -> Result<()> {
         let session = self.session(session_id).await?;
-        self.inner.parts.preview.stop(session_id).await;
-        self.cancel_queued(session_id, &format!("session {reason}"))
-            .await?;
+        // STOPPED first: a preview start finishing meanwhile sees it and leaves it
+        // (`start_preview`), and the preview's stop below cancels a start under way.
         if session.status != SessionStatus::Stopped {
             self.update_session(session_id, |s| {
                 s.status = SessionStatus::Stopped;
@@ -295,6 +313,10 @@ impl Service {
             )
             .await?;
         }
+        self.inner.parts.preview.stop(session_id).await;
+        self.editors().stop(session_id).await;
+        self.cancel_queued(session_id, &format!("session {reason}"))
+            .await?;
         tracing::info!(session_id, reason, "session stopped");
         Ok(())
     }
@@ -302,6 +324,7 @@ impl Service {
     /// Removes the files devflow owns for a session: its workspace unless it is the user's
     /// own folder, which is never deleted.
     pub(crate) fn remove_owned_files(&self, session: &Session) {
+        self.editors().remove_state(&session.session_id);
         if matches!(session.source, SessionSource::Dir { .. }) {
             return;
         }
@@ -319,6 +342,8 @@ impl Service {
         let work = self.work_lock(&session.session_id).await;
         let _work = work.lock().await;
         self.remove_owned_files(&session);
+        self.forget_git(&session.session_id);
+        self.remove_artifacts(&session.session_id).await;
         self.store().delete_session(&session.session_id).await?;
         self.inner
             .runtime
@@ -379,6 +404,9 @@ impl Service {
                 ));
             }
         }
+        if params.patch.git_commits == Some(true) {
+            self.enable_git_commits(&params.session_id).await?;
+        }
         let session = self
             .update_session(&params.session_id, |s| {
                 s.settings.apply(&params.patch);
@@ -429,18 +457,50 @@ impl Service {
         Ok(self.config().logs_dir().join(format!("{session_id}.log")))
     }
 
-    pub async fn publish_session(&self, params: PublishParams) -> Result<PublishResult> {
-        self.session(&params.session_id).await?;
-        Err(ServiceError::not_configured(
-            "publishing to git is not part of this daemon yet",
-        ))
+    /// A fresh signed `editorUrl` for the session's browser IDE; its code-server starts now
+    /// (or keeps running) so the page finds it up.
+    pub async fn editor_url(&self, params: SessionParams) -> Result<EditorUrl> {
+        let session = self.session(&params.session_id).await?;
+        refuse_stopped_editor(&session)?;
+        let editors = self.editors();
+        editors.check_installed().map_err(editor_error)?;
+        let (editor_url, expires_at) = editors
+            .link(&session.session_id, crate::now_millis() / 1000)
+            .map_err(editor_error)?;
+        editors
+            .ensure(&session.session_id, &self.workspace(&session))
+            .map_err(editor_error)?;
+        self.touch(&session.session_id).await?;
+        tracing::info!(session_id = %session.session_id, expires_at, "editor link issued");
+        Ok(EditorUrl {
+            editor_url,
+            expires_at,
+        })
     }
 
-    pub async fn editor_url(&self, params: SessionParams) -> Result<EditorUrl> {
-        self.session(&params.session_id).await?;
-        Err(ServiceError::not_configured(
-            "the per-session browser IDE is not part of this daemon yet",
-        ))
+    /// The session's editor for the proxy: started when none runs. A stopped session has
+    /// none.
+    pub async fn editor_instance(
+        &self,
+        session_id: &str,
+    ) -> Result<std::sync::Arc<crate::editor::Instance>> {
+        let session = self.session(session_id).await?;
+        refuse_stopped_editor(&session)?;
+        self.editors()
+            .ensure(session_id, &self.workspace(&session))
+            .map_err(editor_error)
+    }
+
+    /// `Ok` when the session exists and may have an editor (it is not stopped).
+    pub async fn editor_open(&self, session_id: &str) -> Result<()> {
+        refuse_stopped_editor(&self.session(session_id).await?)
+    }
+
+    /// Someone works in the session's editor: its idle TTL starts again.
+    pub async fn editor_in_use(&self, session_id: &str) {
+        if let Err(error) = self.touch(session_id).await {
+            tracing::debug!(session_id, %error, "could not renew the session for editor use");
+        }
     }
 
     /// Records activity: the idle TTL starts again.
@@ -483,6 +543,28 @@ impl Service {
                 )
             })
             .collect())
+    }
+}
+
+fn refuse_stopped_editor(session: &Session) -> Result<()> {
+    if session.status == SessionStatus::Stopped {
+        return Err(ServiceError::conflict(
+            "the session is stopped, and its editor with it; start the session again (POST /sessions/{id}/start) for a new editor link",
+        ));
+    }
+    Ok(())
+}
+
+fn editor_error(error: crate::editor::EditorError) -> ServiceError {
+    use crate::editor::EditorError;
+    match error {
+        EditorError::NotInstalled(_) | EditorError::NoHttpPort => {
+            ServiceError::not_configured(error.to_string())
+        }
+        EditorError::Closed => ServiceError::conflict(error.to_string()),
+        EditorError::Failed(_) | EditorError::Secret(_) => {
+            ServiceError::internal(error.to_string())
+        }
     }
 }
 

@@ -142,10 +142,17 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY));
+    // The editors' extension reaches this daemon at this address with this token.
+    state
+        .service
+        .editors()
+        .serve_on(&state.service.config().public_base_url, &state.token);
     Router::new()
         .route("/healthz", get(healthz))
         // The panel and its assets: before the token guard, behind their own Host check.
         .merge(crate::transport::ui::routes(state.clone()))
+        // The sessions' editors: their own guard (Host, Origin, grant or cookie).
+        .merge(crate::editor::proxy::routes())
         .merge(api)
         .with_state(state)
 }
@@ -522,7 +529,11 @@ async fn metrics(State(state): State<AppState>) -> Response {
                 header::CONTENT_TYPE,
                 "text/plain; version=0.0.4; charset=utf-8",
             )],
-            state.service.metrics().render(&counts),
+            state.service.metrics().render(&counts)
+                + &state
+                    .service
+                    .metrics()
+                    .render_editors(&state.service.editors().usage()),
         )
             .into_response(),
         Err(error) => error_response(&error),

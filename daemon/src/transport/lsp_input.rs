@@ -376,7 +376,10 @@ mod tests {
         let mut scanner = FrameScanner::default();
         scanner.push(b"Content-Length: abc\r\n\r\n{}");
         let first = scanner.next();
-        assert!(matches!(first, Some(Scanned::Invalid { code: -32700, .. })), "{first:?}");
+        assert!(
+            matches!(first, Some(Scanned::Invalid { code: -32700, .. })),
+            "{first:?}"
+        );
         // What is left cannot form a frame: at most one more report, then it waits.
         let mut reports = 0;
         while scanner.next().is_some() {

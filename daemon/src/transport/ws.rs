@@ -21,9 +21,15 @@ use crate::service::Service;
 
 const OUTBOUND_QUEUE: usize = 1024;
 const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+/// tungstenite zero-fills its read buffer up to this size before every read, so each
+/// connection keeps this much resident: its 128 KiB default made 1000 subscribers cost
+/// ~145 MiB (BENCHMARKS.md, Load). Requests are small; a larger frame still grows the
+/// buffer to fit, read in chunks of this size.
+const READ_BUFFER_BYTES: usize = 8 * 1024;
 
 pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
     ws.max_message_size(MAX_MESSAGE_BYTES)
+        .read_buffer_size(READ_BUFFER_BYTES)
         .on_upgrade(move |socket| serve_connection(state.service, socket))
 }
 

@@ -30,10 +30,27 @@ export interface WsLinkOptions {
   /** `http://127.0.0.1:PORT` — the daemon's origin, which served this page. */
   baseUrl: string;
   token: string;
+  /**
+   * Opens the socket; the browser's `WebSocket` when absent. The editor extension's host
+   * (node 20, which has no global WebSocket) hands in one from the `ws` package.
+   */
+  createSocket?: (url: string) => LinkSocket;
 }
 
+/** The part of the WebSocket API the link uses. */
+export interface LinkSocket {
+  readonly readyState: number;
+  send(data: string): void;
+  close(): void;
+  addEventListener(type: "open" | "close", listener: () => void): void;
+  addEventListener(type: "message", listener: (message: { data: unknown }) => void): void;
+}
+
+/** `WebSocket.OPEN`, which the `ws` package shares; not read from a global that node lacks. */
+const OPEN = 1;
+
 export class WsLink implements DaemonLink {
-  private socket: WebSocket | null = null;
+  private socket: LinkSocket | null = null;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private readonly eventListeners = new Set<(event: Event) => void>();
@@ -133,7 +150,7 @@ export class WsLink implements DaemonLink {
     const wsUrl = new URL("/rpc", this.options.baseUrl);
     wsUrl.protocol = wsUrl.protocol === "https:" ? "wss:" : "ws:";
     wsUrl.searchParams.set("token", this.options.token);
-    const socket = new WebSocket(wsUrl.toString());
+    const socket: LinkSocket = this.options.createSocket?.(wsUrl.toString()) ?? new WebSocket(wsUrl.toString());
     this.socket = socket;
     socket.addEventListener("open", () => {
       if (socket !== this.socket) return;
@@ -221,7 +238,7 @@ export class WsLink implements DaemonLink {
 
   private request(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
     const socket = this.socket;
-    if (!socket || socket.readyState !== WebSocket.OPEN) {
+    if (!socket || socket.readyState !== OPEN) {
       return Promise.reject(new DaemonError("DISCONNECTED", "not connected to the daemon; reconnecting…"));
     }
     const id = this.nextId++;

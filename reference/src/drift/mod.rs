@@ -25,23 +25,21 @@ mod extract;
 mod html;
 mod nearest;
 
-use devflow_protocol::{DriftEntry, DriftReport, ResolvedToken};
+use devflow_protocol::{DriftEntry, DriftKindSummary, DriftReport, ResolvedToken};
 
 use css::Collected;
 use extract::{Item, Mode, Vars};
-use nearest::Candidates;
 
-pub use nearest::{COLOR_ON_TOKEN_DELTA_E, LENGTH_ON_TOKEN_PX};
+pub use nearest::{
+    path_has, ColorToken, FamilyToken, LengthToken, Nearest, TokenIndex, COLOR_ON_TOKEN_DELTA_E,
+    LENGTH_ON_TOKEN_PX,
+};
 
 /// Which lengths a dimension token is for, read from its path (`space.*` → spacing,
 /// `radius.*` → radius, `font.size.*` → font size); `None` for the rest (line heights,
 /// borders, sizes). Drift and the builtin proposer must agree on this, so it lives here once.
 pub fn dimension_token_kind(path: &str) -> Option<DriftKind> {
-    nearest::dimension_role(path).map(|role| match role {
-        nearest::Role::FontSize => DriftKind::FontSize,
-        nearest::Role::Spacing => DriftKind::Spacing,
-        nearest::Role::Radius => DriftKind::Radius,
-    })
+    nearest::dimension_role(path)
 }
 
 /// A file of the site: its path as shown in reports (`css/styles.css`) and its text.
@@ -105,9 +103,30 @@ pub struct KindSummary {
     pub kind: DriftKind,
     /// Values of this kind found in the site (judged or not).
     pub found: usize,
+    /// Values of this kind in the report's entries (found values a token was matched to).
+    pub judged_entries: usize,
     pub on_token: usize,
     /// False when the reference has no tokens for this kind: its values are not in the report.
     pub judged: bool,
+}
+
+impl KindSummary {
+    /// The wire form, with the kind's own score (`on_token / judged`).
+    fn to_wire(&self) -> DriftKindSummary {
+        let judged = if self.judged { self.judged_entries } else { 0 };
+        DriftKindSummary {
+            kind: self.kind.as_str().to_string(),
+            declarations: count(self.found),
+            judged: count(judged),
+            on_token: count(self.on_token),
+            score: (judged > 0).then(|| round(self.on_token as f64 / judged as f64, 1e4)),
+            weight: self.kind.weight(),
+        }
+    }
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// What the report's entries do not say.
@@ -161,7 +180,7 @@ pub fn analyze_drift(
         }
     }
 
-    let candidates = Candidates::new(tokens);
+    let index = TokenIndex::new(tokens);
     let mut vars = Vars::new(&collected.custom_properties);
     let mut entries = Vec::new();
     let mut entry_kinds = Vec::new();
@@ -170,8 +189,9 @@ pub fn analyze_drift(
         .map(|&kind| KindSummary {
             kind,
             found: 0,
+            judged_entries: 0,
             on_token: 0,
-            judged: candidates.judges(kind),
+            judged: index.judges(kind),
         })
         .collect();
 
@@ -184,8 +204,8 @@ pub fn analyze_drift(
                 .into_iter()
                 .chain(family.map(|i| (DriftKind::FontFamily, i)))
                 .collect()
-        } else if let Some((kind, mode)) = classify(unprefixed) {
-            vars.items(&declaration.value, declaration.line, mode)
+        } else if let Some(kind) = property_kind(unprefixed) {
+            vars.items(&declaration.value, declaration.line, mode(kind))
                 .into_iter()
                 .map(|item| (kind, item))
                 .collect()
@@ -205,7 +225,7 @@ pub fn analyze_drift(
             let mut worst: Option<nearest::Match> = None;
             let mut all_on = true;
             for found in &item.found {
-                let Some(m) = candidates.nearest(kind, unprefixed, found) else {
+                let Some(m) = nearest::nearest(&index, kind, unprefixed, found) else {
                     continue;
                 };
                 all_on &= m.on_token;
@@ -216,6 +236,7 @@ pub fn analyze_drift(
             let Some(worst) = worst else {
                 continue;
             };
+            summary.judged_entries += 1;
             if all_on {
                 summary.on_token += 1;
             }
@@ -249,8 +270,13 @@ pub fn analyze_drift(
     } else {
         1.0
     };
+    let kind_summaries = kinds.iter().map(KindSummary::to_wire).collect();
     DriftAnalysis {
-        report: DriftReport { score, entries },
+        report: DriftReport {
+            score,
+            entries,
+            kinds: kind_summaries,
+        },
         entry_kinds,
         summary: DriftSummary {
             kinds,
@@ -263,22 +289,24 @@ fn round(value: f64, scale: f64) -> f64 {
     (value * scale).round() / scale
 }
 
-fn unprefixed(property: &str) -> &str {
+/// A property without its vendor prefix: `-webkit-border-radius` → `border-radius`.
+pub fn unprefixed(property: &str) -> &str {
     ["-webkit-", "-moz-", "-ms-", "-o-"]
         .iter()
         .find_map(|prefix| property.strip_prefix(prefix))
         .unwrap_or(property)
 }
 
-/// Which kind of design value a (lowercase, unprefixed) property holds, and how to read it.
-fn classify(property: &str) -> Option<(DriftKind, Mode)> {
-    let p = property;
+/// Which kind of design value a (lowercase) property holds, its vendor prefix ignored. `font`
+/// holds a size and a family at once and is `None` here: its caller reads both.
+pub fn property_kind(property: &str) -> Option<DriftKind> {
+    let p = unprefixed(property);
     if p == "font-family" {
-        Some((DriftKind::FontFamily, Mode::Family))
+        Some(DriftKind::FontFamily)
     } else if p == "font-size" {
-        Some((DriftKind::FontSize, Mode::Lengths))
+        Some(DriftKind::FontSize)
     } else if p == "border-radius" || (p.starts_with("border-") && p.ends_with("-radius")) {
-        Some((DriftKind::Radius, Mode::Lengths))
+        Some(DriftKind::Radius)
     } else if p == "margin"
         || (p.starts_with("margin-") && p != "margin-trim")
         || p == "padding"
@@ -288,7 +316,7 @@ fn classify(property: &str) -> Option<(DriftKind, Mode)> {
             "gap" | "row-gap" | "column-gap" | "grid-gap" | "grid-row-gap" | "grid-column-gap"
         )
     {
-        Some((DriftKind::Spacing, Mode::Lengths))
+        Some(DriftKind::Spacing)
     } else if p == "color"
         || p.ends_with("-color")
         || matches!(
@@ -316,9 +344,18 @@ fn classify(property: &str) -> Option<(DriftKind, Mode)> {
                 | "stroke"
         )
     {
-        Some((DriftKind::Color, Mode::Colors))
+        Some(DriftKind::Color)
     } else {
         None
+    }
+}
+
+/// How to read the values of a kind out of a declaration.
+fn mode(kind: DriftKind) -> Mode {
+    match kind {
+        DriftKind::Color => Mode::Colors,
+        DriftKind::FontFamily => Mode::Family,
+        DriftKind::FontSize | DriftKind::Spacing | DriftKind::Radius => Mode::Lengths,
     }
 }
 

@@ -61,6 +61,7 @@ pub fn command(session_id: &str, command_id: &str, key: Option<&str>) -> Command
         usage: None,
         drift_before: None,
         drift_after: None,
+        fidelity_lowered: false,
         timings: CommandTimings {
             queued_at: 1_700_000_000_000,
             started_at: None,
