@@ -22,10 +22,7 @@ const RATE_PER_SECOND: u32 = 10;
 const COMMANDS: usize = 50; // 5 s at 10/s
 /// Two instructions the builtin proposer reads on html5-boilerplate; alternated per
 /// session, each changes the site.
-const INSTRUCTIONS: [&str; 2] = [
-    "make the text color #112233",
-    "make the text color #445566",
-];
+const INSTRUCTIONS: [&str; 2] = ["make the text color #112233", "make the text color #445566"];
 /// Liveness bounds only (a debug build on a shared machine), never asserted as speed.
 const WAIT: Duration = Duration::from_secs(180);
 
@@ -223,7 +220,10 @@ async fn every_subscriber_gets_every_event_once_in_order_while_commands_stream_i
         "{} commands: {ready} READY, {} FAILED {:?}",
         commands.len(),
         commands.len() - ready,
-        outcomes.values().filter_map(|(_, s)| s.as_ref()).collect::<HashSet<_>>()
+        outcomes
+            .values()
+            .filter_map(|(_, s)| s.as_ref())
+            .collect::<HashSet<_>>()
     );
 
     // Each session's newest seq now; every subscriber must get that far.
