@@ -2,7 +2,7 @@
 //! node HTTP server written here (no `npm install`), run through `npm run dev`. It proves
 //! the port injection, the scrubbed environment, readiness, restart after a crash, and that
 //! stopping kills the whole process group; and, for a static site, the watcher, devflow's
-//! own writes and relayed console errors.
+//! own writes, relayed console errors and what verification after a change catches.
 
 use std::path::Path;
 use std::sync::Arc;
