@@ -1,5 +1,7 @@
 //! Session artifacts over a [`BlobStore`]: where a session's uploaded zip is fetched from and
-//! what it leaves behind (each applied patch's diff, a copy of its log). With `blobs = "fs"`
+//! what it leaves behind (the workspace as it started, each applied patch's diff, a copy of
+//! its log): with the start snapshot and the diffs, the site can be rebuilt anywhere. With
+//! `blobs = "fs"`
 //! the store is a folder in the state dir and the daemon's own routes serve uploads and logs
 //! as before; with `blobs = "s3"` clients upload straight to S3 through a presigned PUT and
 //! `logsUrl` is a presigned GET of the log's copy.
@@ -19,6 +21,51 @@ use devflow_blobs::{
 };
 
 use crate::config::{BlobsKind, Config};
+
+/// Folders a snapshot leaves out: installed dependencies, git data and build output.
+const NOT_SNAPSHOTTED: &[&str] = &["node_modules", ".git", "dist", "build", ".next", ".cache"];
+
+/// Writes every file under `workspace` (but [`NOT_SNAPSHOTTED`] folders and links) into a
+/// new zip at `zip_path`; the number of files.
+fn zip_workspace(workspace: &Path, zip_path: &Path) -> std::io::Result<usize> {
+    use std::io::Write as _;
+    let mut writer = zip::ZipWriter::new(std::fs::File::create(zip_path)?);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .unix_permissions(0o644);
+    let mut stack = vec![workspace.to_path_buf()];
+    let mut files = 0;
+    while let Some(dir) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let path = entry.path();
+            let kind = entry.file_type()?;
+            let name = entry.file_name();
+            if kind.is_dir() {
+                if !NOT_SNAPSHOTTED.iter().any(|skip| name == *skip) {
+                    stack.push(path);
+                }
+                continue;
+            }
+            if !kind.is_file() {
+                continue; // links stay out: a snapshot never reaches outside the workspace
+            }
+            let relative = path
+                .strip_prefix(workspace)
+                .map_err(std::io::Error::other)?
+                .to_string_lossy()
+                .replace('\\', "/");
+            writer
+                .start_file(relative, options)
+                .map_err(std::io::Error::other)?;
+            writer.write_all(&std::fs::read(&path)?)?;
+            files += 1;
+        }
+    }
+    writer.finish().map_err(std::io::Error::other)?;
+    Ok(files)
+}
 
 /// The largest site zip fetched from the blob store: the daemon's own upload route's limit.
 pub const MAX_UPLOAD_BYTES: u64 = 512 * 1024 * 1024;
@@ -158,6 +205,52 @@ impl SessionArtifacts {
             )
             .await?;
         Ok(at)
+    }
+
+    /// Stores the workspace as a zip under the session's snapshots (`name`, e.g.
+    /// `start.zip`): every file but dependencies, git data and build output, which a
+    /// rebuild installs or makes again. Returns the location and how many files went in.
+    pub async fn store_snapshot(
+        &self,
+        session_id: &str,
+        name: &str,
+        workspace: &Path,
+        scratch_dir: &Path,
+    ) -> Result<(BlobLocation, usize), BlobError> {
+        let io = |action: &'static str, what: &Path| {
+            let what = what.display().to_string();
+            move |source| BlobError::Io {
+                action,
+                what,
+                source,
+            }
+        };
+        tokio::fs::create_dir_all(scratch_dir)
+            .await
+            .map_err(io("create", scratch_dir))?;
+        let zip_path = scratch_dir.join(format!("snapshot-{session_id}-{name}"));
+        let (workspace_owned, zip_owned) = (workspace.to_path_buf(), zip_path.clone());
+        let files =
+            tokio::task::spawn_blocking(move || zip_workspace(&workspace_owned, &zip_owned))
+                .await
+                .map_err(|e| BlobError::Io {
+                    action: "zip",
+                    what: workspace.display().to_string(),
+                    source: std::io::Error::other(e.to_string()),
+                })?
+                .map_err(io("zip", workspace));
+        let stored = match files {
+            Ok(files) => {
+                let at = self.layout.snapshot(session_id, name);
+                self.blobs
+                    .put_file(&at, &zip_path, "application/zip")
+                    .await
+                    .map(|_| (at, files))
+            }
+            Err(error) => Err(error),
+        };
+        let _ = tokio::fs::remove_file(&zip_path).await;
+        stored
     }
 
     /// Copies the session's log file to the store when it grew since the last copy. Only

@@ -152,6 +152,50 @@ async fn a_presigned_upload_is_ingested_on_start_and_patches_and_logs_land_in_s3
     );
     let workspace = temp.path().join("state/workspaces").join(&sid);
     assert!(workspace.join("index.html").is_file());
+    // The workspace as it started, as a snapshot artifact: every file, byte for byte.
+    let snapshot_at = BlobLocation::new("session-artifacts", format!("{sid}/snapshots/start.zip"));
+    let s3 = sdk_store(&moto).await;
+    let snapshot = devflow_tests::daemon::eventually(
+        std::time::Duration::from_secs(30),
+        "the start snapshot",
+        || {
+            let (s3, at) = (&s3, &snapshot_at);
+            async move { s3.get_bytes(at).await.ok() }
+        },
+    )
+    .await;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(snapshot.to_vec()))
+        .expect("the snapshot is a zip");
+    let site = fixtures_dir().join("sites/simple-sidebar");
+    let mut expected_files = Vec::new();
+    let mut stack = vec![site.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                expected_files.push(path);
+            }
+        }
+    }
+    assert_eq!(archive.len(), expected_files.len(), "one entry per file");
+    for path in expected_files {
+        let name = path
+            .strip_prefix(&site)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let mut entry = archive
+            .by_name(&name)
+            .unwrap_or_else(|_| panic!("{name} is in the snapshot"));
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        assert!(
+            bytes == std::fs::read(&path).unwrap(),
+            "{name} differs in the snapshot"
+        );
+    }
     let spill = temp.path().join("state/uploads");
     assert_eq!(
         std::fs::read_dir(&spill).map(|d| d.count()).unwrap_or(0),

@@ -124,6 +124,43 @@ impl Service {
         ingested.map(|_| ())
     }
 
+    /// When a session starts with a blob store that makes URLs (S3): the workspace as it
+    /// is, as `snapshots/start.zip`, in the background. With it and the patch diffs the
+    /// site can be rebuilt by another daemon. A failure is a warning, as for every artifact.
+    pub(super) fn store_start_snapshot(&self, session: &Session) {
+        if !self.inner.artifacts.presigns() {
+            return;
+        }
+        let service = self.clone();
+        let session_id = session.session_id.clone();
+        let workspace = self.workspace(session);
+        tokio::spawn(async move {
+            let scratch = service.config().state_dir.join("tmp");
+            match service
+                .inner
+                .artifacts
+                .store_snapshot(&session_id, "start.zip", &workspace, &scratch)
+                .await
+            {
+                Ok((at, files)) => {
+                    tracing::info!(session_id, %at, files, "start snapshot stored")
+                }
+                Err(error) => {
+                    tracing::warn!(session_id, %error, "could not store the start snapshot");
+                    let warning = EventBody::Log {
+                        level: "warn".into(),
+                        message: format!(
+                            "the session's start snapshot could not be stored as a session artifact: {error}"
+                        ),
+                    };
+                    if let Err(error) = service.publish(&session_id, None, warning).await {
+                        tracing::warn!(session_id, %error, "could not publish the warning");
+                    }
+                }
+            }
+        });
+    }
+
     /// After a patch is applied: its diff (and the log so far) as session artifacts.
     pub(super) async fn store_patch_artifacts(&self, command: &Command, patch: &Patch) {
         let (session_id, command_id) = (&command.session_id, &command.command_id);

@@ -192,6 +192,7 @@ impl Service {
             },
         )
         .await?;
+        self.store_start_snapshot(&session);
         let service = self.clone();
         let session_id = session.session_id.clone();
         tokio::spawn(async move {
