@@ -59,6 +59,31 @@ pub fn init_logging_quiet(config: &Config) {
         .try_init();
 }
 
+/// The store `config.store` names: the SQLite file in the state dir, or the DynamoDB tables
+/// (checked up front, so a missing `devflow aws init` fails the start naming the table).
+async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn devflow_store::Store>> {
+    Ok(match config.store {
+        crate::config::StoreKind::Sqlite => Arc::new(
+            SqliteStore::open(&config.db_path())
+                .with_context(|| format!("cannot open {}", config.db_path().display()))?,
+        ),
+        crate::config::StoreKind::Dynamodb => {
+            let store = devflow_store_dynamodb::DynamoStore::connect(dynamo_options(config)).await;
+            store.check_tables().await?;
+            Arc::new(store)
+        }
+    })
+}
+
+/// How the DynamoDB store is reached: the table prefix from the config, everything else
+/// (endpoint, region, credentials) from the standard AWS chain.
+pub fn dynamo_options(config: &Config) -> devflow_store_dynamodb::DynamoOptions {
+    devflow_store_dynamodb::DynamoOptions {
+        table_prefix: config.table_prefix.clone(),
+        ..Default::default()
+    }
+}
+
 /// Opens the state dir (exclusively: two daemons on one store would both run the same
 /// queues), recovers and starts the sweeper.
 pub async fn open(config: Config) -> anyhow::Result<Daemon> {
@@ -77,8 +102,7 @@ pub async fn open(config: Config) -> anyhow::Result<Daemon> {
             config.state_dir.display()
         )
     })?;
-    let store = SqliteStore::open(&config.db_path())
-        .with_context(|| format!("cannot open {}", config.db_path().display()))?;
+    let store = open_store(&config).await?;
     // Console errors, dev-server crashes and hand edits the previews notice by themselves.
     let (preview_events_tx, preview_events) = tokio::sync::mpsc::channel(1024);
     let parts = Parts {
@@ -103,7 +127,7 @@ pub async fn open(config: Config) -> anyhow::Result<Daemon> {
     let artifacts = Arc::new(crate::artifacts::SessionArtifacts::from_config(&config).await?);
     let interval = config.sweep_interval;
     let metrics = Arc::new(Metrics::default());
-    let service = Service::open_with_artifacts(config, Arc::new(store), parts, metrics, artifacts)
+    let service = Service::open_with_artifacts(config, store, parts, metrics, artifacts)
         .await
         .map_err(|e| anyhow::anyhow!("cannot recover the daemon's state: {e}"))?;
     let sweeper = crate::sweeper::spawn(service.clone(), interval);

@@ -8,7 +8,7 @@
 //! - the command line's flags, handed in as a [`ConfigValues`] of what was given.
 //!
 //! [`Config::new`] is the defaults alone (tests, embedders); [`Config::load`] reads the layers.
-//! A value this build cannot act on (e.g. `store = "dynamodb"`) fails the load with a clear
+//! A value this build cannot act on (e.g. `events = "sqs"`) fails the load with a clear
 //! message instead of being ignored.
 
 use std::collections::BTreeMap;
@@ -42,7 +42,8 @@ pub enum BlobsKind {
     S3,
 }
 
-/// Where durable state is kept. Only `sqlite` is in this build.
+/// Where durable state is kept: the embedded SQLite file, or DynamoDB tables (`tablePrefix`,
+/// made by `devflow aws init`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreKind {
@@ -243,7 +244,7 @@ pub struct Config {
     pub s3: S3Settings,
     pub store: StoreKind,
     pub events: EventsKind,
-    /// Reserved for the DynamoDB store: prefix of its table names.
+    /// The DynamoDB store's table-name prefix (`devflow-` → `devflow-sessions`, …).
     pub table_prefix: String,
     /// Reserved: how long an editor grant (`session/editorUrl`) is valid.
     pub editor_grant_ttl: Duration,
@@ -407,12 +408,6 @@ impl Config {
         }
         if let Some(max) = values.openai_max_tokens {
             at_least("openaiMaxTokens", max.into(), 1)?;
-        }
-        if values.store == Some(StoreKind::Dynamodb) {
-            return Err(bad(
-                "store",
-                "is not supported by this build yet; use \"sqlite\"".into(),
-            ));
         }
         if values.events == Some(EventsKind::Sqs) {
             return Err(bad(
@@ -821,6 +816,18 @@ mod tests {
     }
 
     #[test]
+    fn the_dynamodb_store_is_chosen_with_its_table_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = env_of(&[
+            ("DEVFLOW_STORE", "dynamodb"),
+            ("DEVFLOW_TABLE_PREFIX", "team-a-"),
+        ]);
+        let config = Config::load_with_env(None, flags_for(dir.path()), &env).expect("loads");
+        assert_eq!(config.store, StoreKind::Dynamodb);
+        assert_eq!(config.table_prefix, "team-a-");
+    }
+
+    #[test]
     fn bad_values_name_key_value_and_origin() {
         let dir = tempfile::tempdir().unwrap();
         let cases: &[(&[(&str, &str)], &str)] = &[
@@ -835,10 +842,6 @@ mod tests {
             (&[("DEVFLOW_OPENAI_URL", "localhost:11434")], "openaiUrl"),
             (&[("DEVFLOW_PRESIGN_TTL_SECONDS", "0")], "presignTtlSeconds"),
             (&[("DEVFLOW_LOG", "[[[")], "log"),
-            (
-                &[("DEVFLOW_STORE", "dynamodb")],
-                "not supported by this build yet",
-            ),
             (
                 &[("DEVFLOW_EVENTS", "sqs")],
                 "not supported by this build yet",

@@ -65,6 +65,19 @@ enum Command {
     Rpc(RpcArgs),
     /// Print a session's events as JSON lines, resuming after `--after`. Exit codes as `rpc`.
     Events(EventsArgs),
+    /// A fleet's AWS resources (preview).
+    #[command(subcommand)]
+    Aws(AwsCommand),
+}
+
+#[derive(Subcommand)]
+enum AwsCommand {
+    /// Create the DynamoDB tables of `store = "dynamodb"` (prefix `tablePrefix`; endpoint,
+    /// region and credentials from the standard AWS settings). Safe to run again.
+    Init {
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
 }
 
 /// How `rpc` and `events` find the daemon.
@@ -183,6 +196,7 @@ fn main() -> std::process::ExitCode {
         Command::Run(args) => (flags(&args.state_dir), Started::Run(args)),
         Command::Rpc(args) => (flags(&args.daemon.state_dir), Started::Rpc(args)),
         Command::Events(args) => (flags(&args.daemon.state_dir), Started::Events(args)),
+        Command::Aws(AwsCommand::Init { state_dir }) => (flags(&state_dir), Started::AwsInit),
     };
     let config = match Config::load(config_file.as_deref(), config) {
         Ok(config) => config,
@@ -205,6 +219,7 @@ fn main() -> std::process::ExitCode {
         Started::Run(args) => return runtime.block_on(headless(args, config)),
         Started::Rpc(args) => return runtime.block_on(rpc(args, config)),
         Started::Events(args) => return runtime.block_on(events(args, config)),
+        Started::AwsInit => runtime.block_on(aws_init(config)),
         Started::Serve { site } => runtime.block_on(serve(config, site)),
         Started::Lsp => runtime.block_on(lsp(config)),
     };
@@ -224,6 +239,21 @@ enum Started {
     Run(RunArgs),
     Rpc(RpcArgs),
     Events(EventsArgs),
+    AwsInit,
+}
+
+/// `devflow aws init`: one line per table, `created` or `exists`.
+async fn aws_init(config: Config) -> anyhow::Result<()> {
+    let store = devflow_store_dynamodb::DynamoStore::connect(app::dynamo_options(&config)).await;
+    for (table, outcome) in store.init_tables().await? {
+        let word = match outcome {
+            devflow_store_dynamodb::TableInit::Created => "created",
+            devflow_store_dynamodb::TableInit::Exists => "exists",
+        };
+        println!("{word} {table}");
+    }
+    println!("DynamoDB tables ready at {}", store.endpoint());
+    Ok(())
 }
 
 async fn rpc(args: RpcArgs, config: Config) -> std::process::ExitCode {
