@@ -26,6 +26,8 @@ pub enum NotUnderstoodKind {
     NoStylesheet,
     /// Understood, but nothing in the site would change.
     NothingToChange,
+    /// The instruction says "this" and no element was picked.
+    NoTarget,
 }
 
 /// The instruction could not be turned into a change; `message` says what was understood
@@ -708,6 +710,40 @@ pub(crate) fn no_stylesheet(instruction: &str, lang: Lang) -> NotUnderstood {
         understood,
         Vec::new(),
     )
+}
+
+/// "Make this bigger" with no element picked: which element "this" is cannot be known.
+pub(crate) fn no_target(instruction: &str, lang: Lang) -> NotUnderstood {
+    let understood = match lang {
+        Lang::En => "the change, but \u{201c}this\u{201d} points at an element and none was picked. Pick an element first (pick mode in the preview), or name the elements (\u{201c}make the headings bigger\u{201d}).",
+        Lang::Ja => "変更内容は理解しましたが、「これ」が指す要素が選ばれていません。先にプレビューで要素を選択するか（選択モード）、要素を名前で指定してください（「見出しを大きく」）。",
+    };
+    compose(
+        lang,
+        NotUnderstoodKind::NoTarget,
+        instruction,
+        understood,
+        Vec::new(),
+    )
+}
+
+/// What the reason adds for an edited rule that styles other elements too.
+pub(crate) fn shared_rule_note(
+    lang: Lang,
+    selector: &str,
+    file: &str,
+    line: u32,
+    others: u32,
+) -> String {
+    match lang {
+        Lang::En => format!(
+            " Note: `{selector}` ({file}:{line}) also styles {others} other element{} on the page, which change too.",
+            if others == 1 { "" } else { "s" }
+        ),
+        Lang::Ja => format!(
+            " 注意: `{selector}`（{file}:{line}）はページ上のほかの {others} 個の要素にも適用されるため、それらも変わります。"
+        ),
+    }
 }
 
 /// Understood, but the site already is that way (or has nothing it applies to).

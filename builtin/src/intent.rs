@@ -125,6 +125,9 @@ pub(crate) struct Intent {
     pub words: Vec<String>,
     /// "as CSS custom properties" was asked for.
     pub as_variables: bool,
+    /// The instruction points at an element ("this", "this element", 「これ」「この見出し」):
+    /// it needs the element a person picked in the preview.
+    pub deictic: bool,
 }
 
 /// What could be read from an instruction that did not make a whole change.
@@ -615,6 +618,7 @@ pub(crate) fn read(instruction: &str) -> Result<Intent, Partial> {
             change,
             words: vocabulary,
             as_variables,
+            deictic: is_deictic(&text, &words),
         }),
         None => Err(Partial {
             lang,
@@ -846,6 +850,27 @@ fn find_generic_family(words: &[String], text: &str) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// Whether an instruction points at an element rather than naming one: "this", "these",
+/// 「これ」「この要素」「この見出し」 — but not "this page/site", which name the whole site.
+pub(crate) fn is_deictic(text: &str, words: &[String]) -> bool {
+    const WHOLE_SITE: &[&str] = &["page", "site", "website", "app", "project", "session"];
+    let english = words.iter().enumerate().any(|(i, w)| {
+        (w == "this" || w == "these")
+            && words
+                .get(i + 1)
+                .is_none_or(|next| !WHOLE_SITE.contains(&next.as_str()))
+    });
+    let japanese = ["これ", "この", "こちら", "ここ"].iter().any(|w| {
+        text.match_indices(w).any(|(at, _)| {
+            let rest = &text[at + w.len()..];
+            !["サイト", "ページ", "アプリ", "プロジェクト", "セッション"]
+                .iter()
+                .any(|site| rest.starts_with(site))
+        })
+    });
+    english || japanese
 }
 
 #[cfg(test)]

@@ -26,6 +26,9 @@ pub(crate) struct Scope {
     var_words: Vec<String>,
     /// The Target selector, when the scope is the element a person pointed at.
     pub target: Option<String>,
+    /// `(file, line)` of the rules the daemon resolved for the Target: when present, these
+    /// and only these are the target's own rules.
+    pub resolved_rules: Option<BTreeSet<(String, u32)>>,
 }
 
 struct Features {
@@ -504,8 +507,15 @@ impl Scope {
         (owned, parsed.len(), harmless)
     }
 
-    /// Owned, and editing it changes nothing but the subject.
+    /// Owned, and editing it changes nothing but the subject. For a resolved Target: one of
+    /// its rules (shared ones included; the reason says what else they style).
     pub fn pure(&self, site: &Site<'_>, rule: usize) -> bool {
+        if let Some(resolved) = &self.resolved_rules {
+            return site
+                .rules
+                .get(rule)
+                .is_some_and(|r| resolved.contains(&(site.files[r.source].path.clone(), r.line)));
+        }
         let (owned, _, harmless) = self.ownership(site, rule);
         owned > 0 && harmless
     }

@@ -117,12 +117,14 @@ fn a_target_page_url_keeps_the_change_on_that_page() {
     request.target = Some(Target {
         selector: "body > p".into(),
         page_url: Some("http://127.0.0.1:5500/404.html".into()),
+        ..Default::default()
     });
     let proposal = propose(&request).expect("understood");
     assert_eq!(proposal.files_to_edit, ["404.html"]);
     request.target = Some(Target {
         selector: "body > p".into(),
         page_url: Some("http://127.0.0.1:5500/".into()),
+        ..Default::default()
     });
     let proposal = propose(&request).expect("understood");
     assert_eq!(proposal.files_to_edit, ["css/style.css"]);
@@ -150,5 +152,40 @@ fn an_empty_site_is_refused_not_guessed() {
     assert_eq!(
         refused.kind,
         devflow_builtin::NotUnderstoodKind::NoStylesheet
+    );
+}
+
+#[test]
+fn this_without_a_picked_element_asks_for_one() {
+    for instruction in [
+        "make this bigger",
+        "この見出しをブランドカラーに",
+        "これを赤に",
+    ] {
+        let request = common::request("simple-sidebar", "dtcg-small", instruction, None);
+        let refusal = propose(&request).expect_err("no element picked");
+        assert_eq!(
+            refusal.kind,
+            devflow_builtin::NotUnderstoodKind::NoTarget,
+            "{instruction}"
+        );
+        assert!(
+            refusal.message.contains("Pick an element first")
+                || refusal.message.contains("先にプレビューで要素を選択"),
+            "{}",
+            refusal.message
+        );
+    }
+    // "this page" names the whole site, not a picked element.
+    let request = common::request(
+        "simple-sidebar",
+        "",
+        "make this page background #ffffff",
+        None,
+    );
+    let answer = propose(&request);
+    assert!(
+        !matches!(&answer, Err(e) if e.kind == devflow_builtin::NotUnderstoodKind::NoTarget),
+        "{answer:?}"
     );
 }

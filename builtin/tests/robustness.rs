@@ -45,7 +45,7 @@ proptest! {
         ];
         let request = DesignRequest {
             instruction: INSTRUCTIONS[which].to_string(),
-            target: target.map(|selector| devflow_protocol::Target { selector, page_url: None }),
+            target: target.map(|selector| devflow_protocol::Target { selector, ..Default::default() }),
             prompt: String::new(),
             tokens: tokens(),
             files: files.clone(),

@@ -51,8 +51,9 @@ impl Proposer for BuiltinProposer {
     }
 }
 
-/// The site's text files the engine may read, relative paths with `/`, within the limits.
-fn site_files(workspace: &Path) -> Vec<SourceFile> {
+/// The site's text files the engine may read, relative paths with `/`, within the limits
+/// (also what target resolution reads).
+pub(crate) fn site_files(workspace: &Path) -> Vec<SourceFile> {
     let mut files = Vec::new();
     let mut total = 0u64;
     let mut stack = vec![workspace.to_path_buf()];

@@ -798,13 +798,25 @@ ${token.description}` : full });
         }
       });
       this.sendButton = h("button", { id: "send", class: "primary", attrs: { type: "submit" } }, "Send");
+      this.pickButton = h(
+        "button",
+        {
+          id: "pick",
+          class: "secondary",
+          title: "Pick an element in the preview (Shift+click for several, Esc to stop)",
+          attrs: { type: "button", "aria-pressed": "false" }
+        },
+        "Pick"
+      );
+      this.targetChips = h("div", { id: "target-chips", class: "target-chips", hidden: true, attrs: { "aria-label": "Picked elements" } });
       this.hint = h("p", { id: "instruction-hint", class: "hint muted" });
       this.inputError = h("p", { id: "instruction-error", class: "input-error", role: "alert" });
       this.form = h(
         "form",
         { id: "instruction-form", class: "instruct", attrs: { "aria-label": "Instruction", novalidate: "" } },
         h("label", { class: "instruct-label", attrs: { for: "instruction" } }, "Instruction"),
-        h("div", { class: "instruct-row" }, this.input, this.sendButton),
+        this.targetChips,
+        h("div", { class: "instruct-row" }, this.input, this.pickButton, this.sendButton),
         h("div", { class: "instruct-foot" }, this.hint, this.inputError)
       );
       this.nameInput = h("input", { id: "session-name", attrs: { type: "text", autocomplete: "off", maxlength: "200" } });
@@ -913,6 +925,9 @@ ${token.description}` : full });
     selfReloadingPreview = null;
     sending = false;
     stickToBottom = true;
+    /** Elements picked in the preview (pick mode); the next command carries them as its target. */
+    picked = [];
+    picking = false;
     // DOM
     root;
     picker;
@@ -936,6 +951,8 @@ ${token.description}` : full });
     form;
     input;
     sendButton;
+    pickButton;
+    targetChips;
     hint;
     inputError;
     announcer;
@@ -979,6 +996,13 @@ ${token.description}` : full });
         const scroller = this.timelineScroller;
         this.stickToBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
       });
+      this.listen(this.pickButton, "click", () => this.setPicking(!this.picking));
+      this.listen(document, "keydown", (event) => {
+        if (this.picking && event.key === "Escape") {
+          event.preventDefault();
+          this.setPicking(false);
+        }
+      });
       this.listen(this.form, "submit", (event) => {
         event.preventDefault();
         void this.send();
@@ -1016,8 +1040,16 @@ ${token.description}` : full });
         if (!url || event.source !== this.previewFrame.contentWindow) return;
         if (event.origin !== new URL(url).origin) return;
         const data = event.data;
-        if (typeof data === "object" && data !== null && data.type === "devflow:reload-client") {
+        if (typeof data !== "object" || data === null) return;
+        const type = data.type;
+        if (type === "devflow:reload-client") {
           this.selfReloadingPreview = url;
+        } else if (type === "devflow:picked") {
+          const picked = readPicked(data);
+          if (picked) this.addPicked(picked, data.add === true);
+        } else if (type === "devflow:pick-ended") {
+          this.picking = false;
+          this.renderPicked();
         }
       };
       window.addEventListener("message", onMessage);
@@ -1182,6 +1214,11 @@ ${token.description}` : full });
         const session = await this.link.call("session/get", { sessionId });
         if (sessionId !== this.sessionId) return;
         const previewChanged = session.previewUrl !== this.session?.previewUrl;
+        if (previewChanged && (this.picked.length > 0 || this.picking)) {
+          this.picked = [];
+          this.picking = false;
+          this.renderPicked();
+        }
         this.session = session;
         const index = this.sessions.findIndex((s) => s.sessionId === sessionId);
         if (index >= 0) this.sessions[index] = session;
@@ -1258,7 +1295,13 @@ ${token.description}` : full });
       this.sending = true;
       this.renderInput();
       try {
-        await this.link.call("command/submit", { sessionId: this.sessionId, instruction: text, idempotencyKey: uuid() });
+        const target = targetOf(this.picked);
+        await this.link.call("command/submit", {
+          sessionId: this.sessionId,
+          instruction: text,
+          idempotencyKey: uuid(),
+          ...target ? { target } : {}
+        });
         this.history.push(text);
         this.input.value = "";
         this.inputError.textContent = "";
@@ -1269,6 +1312,46 @@ ${token.description}` : full });
         this.renderInput();
         this.input.focus();
       }
+    }
+    /** Switches the preview's pick mode on or off (the page's reload client does the picking). */
+    setPicking(on) {
+      const url = this.session?.previewUrl;
+      const frame = this.previewFrame.contentWindow;
+      if (!url || !frame) return;
+      this.picking = on;
+      frame.postMessage({ type: "devflow:pick", on }, new URL(url).origin);
+      this.renderPicked();
+    }
+    addPicked(picked, add) {
+      const others = add ? this.picked.filter((p) => p.selector !== picked.selector) : [];
+      this.picked = [...others, picked];
+      if (!add) this.picking = false;
+      this.renderPicked();
+      this.input.focus();
+    }
+    renderPicked() {
+      this.pickButton.setAttribute("aria-pressed", String(this.picking));
+      this.pickButton.textContent = this.picking ? "Picking… (Esc)" : "Pick";
+      this.targetChips.replaceChildren(
+        ...this.picked.map((picked) => {
+          const remove = h(
+            "button",
+            { class: "target-chip-remove", title: `Remove ${picked.label}`, attrs: { type: "button", "aria-label": `Remove ${picked.label}` } },
+            "×"
+          );
+          remove.addEventListener("click", () => {
+            this.picked = this.picked.filter((p) => p !== picked);
+            this.renderPicked();
+          });
+          return h(
+            "span",
+            { class: "target-chip", title: picked.selector, attrs: { "data-selector": picked.selector } },
+            h("span", { class: "target-chip-text" }, pickedLabel(picked)),
+            remove
+          );
+        })
+      );
+      this.targetChips.hidden = this.picked.length === 0;
     }
     async togglePause() {
       const session = this.session;
@@ -1681,6 +1764,29 @@ ${token.description}` : full });
       this.announcer.textContent = text;
     }
   };
+  function readPicked(data) {
+    const d = data;
+    const text = (v, max) => typeof v === "string" && v.length > 0 && v.length <= max ? v : null;
+    const count = (v) => typeof v === "number" && Number.isInteger(v) && v > 0 ? v : 1;
+    const selector = text(d["selector"], 2e3);
+    if (!selector) return null;
+    return {
+      selector,
+      label: text(d["label"], 300) ?? selector,
+      pageUrl: text(d["pageUrl"], 2e3) ?? "",
+      matches: count(d["matches"]),
+      index: count(d["index"])
+    };
+  }
+  function pickedLabel(picked) {
+    return `${picked.label} — element ${picked.index} of ${picked.matches}`;
+  }
+  function targetOf(picked) {
+    const first = picked[0];
+    if (!first) return null;
+    const selector = picked.map((p) => p.selector).join(", ");
+    return first.pageUrl ? { selector, pageUrl: first.pageUrl } : { selector };
+  }
 
   // src/panel/backoff.ts
   var Backoff = class {

@@ -11,6 +11,12 @@
 // - Says when it has finished with a change ({"type":"settled","seq":N}): after swapping
 //   stylesheets, once they have loaded; after a reload, once the new page has loaded (its
 //   hello's seq). The daemon's check of a patch waits for that before reading the errors.
+// - Pick mode, switched on by the devflow panel around the page ({"type":"devflow:pick",
+//   "on":true}, accepted only from the parent window at the panel's origin): hover outlines
+//   the element under the pointer, a click selects it (Shift+click: several), Esc leaves. Each
+//   pick goes back to that origin only, as {"type":"devflow:picked", selector, label, pageUrl,
+//   matches, index, add}: a selector that names exactly this element (#id when unique, else a
+//   tag:nth-of-type path), and which of the page's alike elements (same tag and classes) it is.
 (function () {
   "use strict";
   if (window.__devflowClient) return;
@@ -282,6 +288,192 @@
       stack: reason && reason.stack,
     });
   });
+
+  // ---- pick mode ----
+  // The panel's origin: the page that embeds this preview (Chrome tells it in
+  // ancestorOrigins; elsewhere the referrer says it). Messages from any other origin or
+  // window are ignored, and picks are posted to this origin only.
+  function panelOrigin() {
+    try {
+      if (window.location.ancestorOrigins && window.location.ancestorOrigins.length > 0) {
+        return window.location.ancestorOrigins[0];
+      }
+      if (document.referrer) return new URL(document.referrer).origin;
+    } catch (e) {
+      /* no usable origin: pick mode stays off */
+    }
+    return null;
+  }
+
+  var pick = { on: false, origin: null, box: null, hovered: null };
+
+  function escapeIdent(text) {
+    if (window.CSS && typeof window.CSS.escape === "function") return window.CSS.escape(text);
+    return String(text).replace(/[^a-zA-Z0-9_\u00a0-\uffff-]/g, "\\$&");
+  }
+
+  function classesOf(element) {
+    var names = [];
+    for (var i = 0; i < element.classList.length; i++) names.push(element.classList[i]);
+    return names;
+  }
+
+  // `tag.class1.class2`: what the chip shows and how alike elements are counted.
+  function labelOf(element) {
+    var label = element.localName;
+    classesOf(element).forEach(function (name) {
+      label += "." + escapeIdent(name);
+    });
+    return label;
+  }
+
+  function uniqueId(element) {
+    if (!element.id) return null;
+    var selector = "#" + escapeIdent(element.id);
+    try {
+      return document.querySelectorAll(selector).length === 1 ? selector : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  // A selector for exactly this element: its #id when unique, else a child path from the
+  // nearest ancestor with a unique id (or from body) with :nth-of-type where the tag repeats.
+  function preciseSelector(element) {
+    var own = uniqueId(element);
+    if (own) return own;
+    var parts = [];
+    var node = element;
+    while (node && node.nodeType === 1 && node !== document.documentElement) {
+      var anchor = node !== element ? uniqueId(node) : null;
+      if (anchor) {
+        parts.unshift(anchor);
+        break;
+      }
+      var part = node.localName;
+      var parent = node.parentElement;
+      if (parent && node.localName !== "body") {
+        var same = 0;
+        var position = 0;
+        for (var i = 0; i < parent.children.length; i++) {
+          var sibling = parent.children[i];
+          if (sibling.localName === node.localName) {
+            same += 1;
+            if (sibling === node) position = same;
+          }
+        }
+        if (same > 1) part += ":nth-of-type(" + position + ")";
+      }
+      parts.unshift(part);
+      if (node.localName === "body") break;
+      node = parent;
+    }
+    return parts.join(" > ");
+  }
+
+  function outline(element) {
+    if (!pick.box) {
+      var box = document.createElement("div");
+      box.setAttribute("data-devflow-pick", "");
+      var style = box.style;
+      style.position = "fixed";
+      style.pointerEvents = "none";
+      style.zIndex = "2147483647";
+      style.outline = "2px solid #4f46e5";
+      style.background = "rgba(79, 70, 229, 0.12)";
+      style.transition = "all 40ms linear";
+      // Outside <body>, so the path selectors of the page's own elements do not count it.
+      document.documentElement.appendChild(box);
+      pick.box = box;
+    }
+    var rect = element.getBoundingClientRect();
+    pick.box.style.display = "block";
+    pick.box.style.left = rect.left + "px";
+    pick.box.style.top = rect.top + "px";
+    pick.box.style.width = rect.width + "px";
+    pick.box.style.height = rect.height + "px";
+  }
+
+  function pickable(target) {
+    return target && target.nodeType === 1 && target !== pick.box && target !== document.documentElement;
+  }
+
+  function onPickMove(event) {
+    if (!pickable(event.target)) return;
+    pick.hovered = event.target;
+    outline(event.target);
+  }
+
+  function onPickClick(event) {
+    if (!pickable(event.target)) return;
+    // The page's own handlers (links, buttons) must not run while picking.
+    event.preventDefault();
+    event.stopPropagation();
+    var element = event.target;
+    var label = labelOf(element);
+    var alike = [];
+    try {
+      alike = Array.prototype.slice.call(document.querySelectorAll(label));
+    } catch (e) {
+      alike = [element];
+    }
+    var index = alike.indexOf(element);
+    window.parent.postMessage(
+      {
+        type: "devflow:picked",
+        selector: preciseSelector(element),
+        label: label,
+        pageUrl: window.location.href,
+        matches: Math.max(alike.length, 1),
+        index: index < 0 ? 1 : index + 1,
+        add: !!event.shiftKey,
+      },
+      pick.origin
+    );
+    if (!event.shiftKey) setPick(false);
+  }
+
+  function swallow(event) {
+    if (pickable(event.target)) {
+      event.preventDefault();
+      event.stopPropagation();
+    }
+  }
+
+  function onPickKey(event) {
+    if (event.key === "Escape") {
+      event.preventDefault();
+      setPick(false);
+    }
+  }
+
+  function setPick(on) {
+    if (pick.on === on) return;
+    pick.on = on;
+    var method = on ? "addEventListener" : "removeEventListener";
+    document[method]("mouseover", onPickMove, true);
+    document[method]("click", onPickClick, true);
+    document[method]("mousedown", swallow, true);
+    document[method]("mouseup", swallow, true);
+    document[method]("keydown", onPickKey, true);
+    if (document.documentElement) document.documentElement.style.cursor = on ? "crosshair" : "";
+    if (!on) {
+      if (pick.box) pick.box.style.display = "none";
+      pick.hovered = null;
+      window.parent.postMessage({ type: "devflow:pick-ended" }, pick.origin);
+    }
+  }
+
+  if (window.parent !== window) {
+    window.addEventListener("message", function (event) {
+      var data = event.data;
+      if (!data || typeof data !== "object" || data.type !== "devflow:pick") return;
+      var origin = panelOrigin();
+      if (event.source !== window.parent || !origin || event.origin !== origin) return;
+      pick.origin = origin;
+      setPick(!!data.on);
+    });
+  }
 
   connect();
 })();

@@ -100,7 +100,59 @@ export type CommandStatus = "QUEUED" | "ANALYZING" | "PATCHING" | "READY" | "FAI
 
 export type CommandKind = { "kind": "instruction" } | { "kind": "manualPatch", proposal: Proposal, };
 
-export type Target = { selector: string, pageUrl?: string, };
+export type Target = { 
+/**
+ * A CSS selector for the element (the pick mode sends an `#id` or a
+ * `tag.class:nth-of-type(n)` path).
+ */
+selector: string, 
+/**
+ * The page it was picked on (a URL or a path); the site's `index.html` when absent.
+ */
+pageUrl?: string, 
+/**
+ * The stylesheet rules that match the element, in cascade order (lowest priority first).
+ */
+rules?: Array<TargetRule>, 
+/**
+ * How many elements of the page the selector matches (0 = not resolved).
+ */
+matches?: number, 
+/**
+ * Which of them is meant, 1-based ("element 3 of 8"); 0 = not resolved.
+ */
+index?: number, 
+/**
+ * The workspace file of the page the element was found on (`index.html`).
+ */
+pageFile?: string, 
+/**
+ * 1-based line of the element's start tag in `pageFile` (static pages).
+ */
+pageLine?: number, 
+/**
+ * True when the rules were found without the page's markup (a Vite React/Vue app has
+ * no static page: rules from the project's CSS whose class names the selector names).
+ */
+bestEffort?: boolean, };
+
+export type TargetRule = { 
+/**
+ * Workspace-relative path with `/` (a `.css` file, or the page for a `<style>` block).
+ */
+file: string, 
+/**
+ * 1-based line of the rule's selector.
+ */
+line: number, 
+/**
+ * The rule's selector list as written.
+ */
+selector: string, 
+/**
+ * Other elements of the page this rule also styles (editing it changes them too).
+ */
+sharedWith?: number, };
 
 export type TokenUsage = { inputTokens: bigint, outputTokens: bigint, };
 

@@ -23,6 +23,7 @@ macro_rules! for_each_wire_type {
             CommandStatus,
             CommandKind,
             Target,
+            TargetRule,
             TokenUsage,
             CommandTimings,
             Command,

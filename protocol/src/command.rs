@@ -54,14 +54,68 @@ pub enum CommandKind {
     ManualPatch { proposal: Proposal },
 }
 
-/// An element a person pointed at in the preview; scopes the instruction.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
+/// An element a person pointed at in the preview; scopes the instruction. A request carries
+/// `selector` and `pageUrl`; the daemon fills the rest when it resolves the target against
+/// the site's files (what a client sends in those fields is replaced).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Target {
+    /// A CSS selector for the element (the pick mode sends an `#id` or a
+    /// `tag.class:nth-of-type(n)` path).
     pub selector: String,
+    /// The page it was picked on (a URL or a path); the site's `index.html` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub page_url: Option<String>,
+    /// The stylesheet rules that match the element, in cascade order (lowest priority first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[ts(as = "Option<Vec<TargetRule>>", optional)]
+    pub rules: Vec<TargetRule>,
+    /// How many elements of the page the selector matches (0 = not resolved).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[ts(as = "Option<u32>", optional)]
+    pub matches: u32,
+    /// Which of them is meant, 1-based ("element 3 of 8"); 0 = not resolved.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[ts(as = "Option<u32>", optional)]
+    pub index: u32,
+    /// The workspace file of the page the element was found on (`index.html`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub page_file: Option<String>,
+    /// 1-based line of the element's start tag in `pageFile` (static pages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub page_line: Option<u32>,
+    /// True when the rules were found without the page's markup (a Vite React/Vue app has
+    /// no static page: rules from the project's CSS whose class names the selector names).
+    #[serde(default, skip_serializing_if = "is_false")]
+    #[ts(as = "Option<bool>", optional)]
+    pub best_effort: bool,
+}
+
+/// One stylesheet rule that styles a [`Target`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetRule {
+    /// Workspace-relative path with `/` (a `.css` file, or the page for a `<style>` block).
+    pub file: String,
+    /// 1-based line of the rule's selector.
+    pub line: u32,
+    /// The rule's selector list as written.
+    pub selector: String,
+    /// Other elements of the page this rule also styles (editing it changes them too).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[ts(as = "Option<u32>", optional)]
+    pub shared_with: u32,
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// Tokens a model call used.

@@ -94,6 +94,13 @@ struct Planner<'a> {
 pub(crate) fn propose(request: &DesignRequest) -> Result<Proposal, NotUnderstood> {
     let intent = intent::read(&request.instruction)
         .map_err(|partial| answer::unrecognised(&request.instruction, &partial, &request.tokens))?;
+    let picked = request
+        .target
+        .as_ref()
+        .is_some_and(|t| !t.selector.trim().is_empty());
+    if intent.deictic && !picked {
+        return Err(answer::no_target(&request.instruction, intent.lang));
+    }
     let site = Site::new(&request.files);
     let has_stylesheet = site
         .kinds
@@ -135,12 +142,45 @@ pub(crate) fn propose(request: &DesignRequest) -> Result<Proposal, NotUnderstood
         .filter(|n| n.before.is_none())
         .count();
     let confidence = (0.92 - planner.doubts - if added > 0 { 0.05 } else { 0.0 }).clamp(0.3, 0.95);
+    let mut reason = answer::reason(intent.lang, &actions, &planner.edits.notes);
+    for rule in shared_rules_edited(request, &planner.edits.notes) {
+        reason.push_str(&answer::shared_rule_note(
+            intent.lang,
+            &rule.selector,
+            &rule.file,
+            rule.line,
+            rule.shared_with,
+        ));
+    }
     Ok(Proposal {
         files_to_edit,
         unified_diff: diff,
-        reason: answer::reason(intent.lang, &actions, &planner.edits.notes),
+        reason,
         confidence: (confidence * 100.0).round() / 100.0,
     })
+}
+
+/// The target's resolved rules that an edit touched and that style other elements too.
+fn shared_rules_edited<'r>(
+    request: &'r DesignRequest,
+    notes: &[crate::edits::Note],
+) -> Vec<&'r devflow_protocol::TargetRule> {
+    let compact = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    let Some(target) = &request.target else {
+        return Vec::new();
+    };
+    target
+        .rules
+        .iter()
+        .filter(|rule| rule.shared_with > 0)
+        .filter(|rule| {
+            notes.iter().any(|n| {
+                n.before.is_some()
+                    && n.file == rule.file
+                    && compact(&n.selector) == compact(&rule.selector)
+            })
+        })
+        .collect()
 }
 
 fn factor(amount: Amount, slight: f64, normal: f64, strong: f64) -> f64 {
@@ -220,7 +260,17 @@ impl Planner<'_> {
                 .page_url
                 .as_deref()
                 .and_then(|url| self.page_of_url(url));
-            let scope = Scope::of_target(&mut self.site, &target.selector, page);
+            let mut scope = Scope::of_target(&mut self.site, &target.selector, page);
+            // Resolved by the daemon: only these rules are the target's to edit.
+            if !target.rules.is_empty() {
+                scope.resolved_rules = Some(
+                    target
+                        .rules
+                        .iter()
+                        .map(|r| (r.file.clone(), r.line))
+                        .collect(),
+                );
+            }
             if scope
                 .instances
                 .iter()

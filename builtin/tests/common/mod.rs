@@ -80,6 +80,7 @@ pub fn request(
         target: target.map(|selector| Target {
             selector: selector.to_string(),
             page_url: None,
+            ..Default::default()
         }),
         prompt: String::new(),
         tokens: tokens(token_set),

@@ -33,6 +33,19 @@ pub(super) fn check_instruction(field: &str, text: &str) -> Result<()> {
     Ok(())
 }
 
+/// Resolves a target (the element, the rules that style it) against the workspace's files.
+pub(super) async fn resolve_target(
+    workspace: std::path::PathBuf,
+    target: devflow_protocol::Target,
+) -> std::result::Result<devflow_protocol::Target, String> {
+    tokio::task::spawn_blocking(move || {
+        let files = crate::builtin_proposer::site_files(&workspace);
+        devflow_targets::resolve(&files, &target).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| format!("target resolution stopped: {e}"))?
+}
+
 fn check_idempotency_key(key: &Option<String>) -> Result<()> {
     if let Some(key) = key {
         if key.is_empty() || key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS {
@@ -50,13 +63,31 @@ impl Service {
     pub async fn submit_command(&self, params: SubmitCommandParams) -> Result<SubmitCommandResult> {
         check_instruction("instruction", &params.instruction)?;
         check_idempotency_key(&params.idempotency_key)?;
-        if let Some(target) = &params.target {
-            if target.selector.trim().is_empty() {
+        let mut target = params.target;
+        if let Some(asked) = &target {
+            if asked.selector.trim().is_empty() {
                 return Err(ServiceError::invalid(
                     "target.selector",
-                    target.selector.as_str(),
+                    asked.selector.as_str(),
                     "target.selector is empty",
                 ));
+            }
+            // Resolved now when the site is there, so a selector that names nothing is
+            // refused at once; the pipeline resolves it again against the files it runs on.
+            let session = self.session(&params.session_id).await?;
+            let workspace = self.workspace(&session);
+            if workspace.is_dir() {
+                let resolved =
+                    resolve_target(workspace, asked.clone())
+                        .await
+                        .map_err(|message| {
+                            ServiceError::invalid(
+                                "target.selector",
+                                asked.selector.as_str(),
+                                message,
+                            )
+                        })?;
+                target = Some(resolved);
             }
         }
         self.enqueue(
@@ -64,7 +95,7 @@ impl Service {
             params.instruction,
             CommandKind::Instruction,
             params.idempotency_key,
-            params.target,
+            target,
         )
         .await
     }

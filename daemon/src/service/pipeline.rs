@@ -18,7 +18,7 @@ use tracing::Instrument;
 
 use super::{Result, Service};
 use crate::error::ServiceError;
-use crate::parts::{ProposalRequest, ProposerError};
+use crate::parts::{PatchEngine, ProposalRequest, ProposerError};
 
 /// How a failed attempt ended.
 enum AttemptFailure {
@@ -140,6 +140,13 @@ impl Service {
         self.set_status(command, CommandStatus::Analyzing).await?;
         let session = self.session(&command.session_id).await?;
         let (kind, proposer) = self.inner.parts.proposers.pick(session.settings.proposer);
+        if let Some(target) = command.target.clone().filter(|_| attempt == 1) {
+            // Earlier commands may have moved the rules since submit: resolve on today's files.
+            match super::commands::resolve_target(self.workspace(&session), target).await {
+                Ok(resolved) => command.target = Some(resolved),
+                Err(message) => return Ok(Err(AttemptFailure::Final(message))),
+            }
+        }
         command.attempts = attempt;
         self.store().update_command(command).await?;
         self.publish(
@@ -294,19 +301,21 @@ impl Service {
             .preview
             .files_writing(&command.session_id, &files)
             .await;
-        if let Err(error) = self
-            .inner
-            .parts
-            .patch_engine
-            .commit(&workspace, &record.files)
-        {
-            // The engine undoes its own partial writes; should that undo have failed too, the
-            // journal still holds every pre-image.
-            let _ = self
-                .inner
-                .parts
-                .patch_engine
-                .restore(&workspace, &record.files, true);
+        let (written, journal_files) = {
+            let (workspace, journal_files) = (workspace.clone(), std::mem::take(&mut record.files));
+            self.with_patch_engine(move |engine| {
+                let written = engine.commit(&workspace, &journal_files);
+                if written.is_err() {
+                    // The engine undoes its own partial writes; should that undo have failed
+                    // too, the journal still holds every pre-image.
+                    let _ = engine.restore(&workspace, &journal_files, true);
+                }
+                (written, journal_files)
+            })
+            .await?
+        };
+        record.files = journal_files;
+        if let Err(error) = written {
             self.mark_rolled_back(&mut record).await?;
             return Ok(Err(AttemptFailure::Final(format!(
                 "could not write the files: {error}"
@@ -329,11 +338,18 @@ impl Service {
                     .preview
                     .files_writing(&command.session_id, &files)
                     .await;
-                let restored =
-                    self.inner
-                        .parts
-                        .patch_engine
-                        .restore(&workspace, &record.files, true);
+                let (restored, journal_files) = {
+                    let (workspace, journal_files) =
+                        (workspace.clone(), std::mem::take(&mut record.files));
+                    self.with_patch_engine(move |engine| {
+                        (
+                            engine.restore(&workspace, &journal_files, true),
+                            journal_files,
+                        )
+                    })
+                    .await?
+                };
+                record.files = journal_files;
                 self.mark_rolled_back(&mut record).await?;
                 self.inner
                     .parts
@@ -412,6 +428,19 @@ impl Service {
             }
         }
         Ok(Ok(()))
+    }
+
+    /// Runs a write of the patch engine on the blocking pool: it fsyncs every file and its
+    /// folder, and an async worker waiting on the disk would hold up every other session's
+    /// requests and events meanwhile (measured in BENCHMARKS.md, "Load").
+    async fn with_patch_engine<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&dyn PatchEngine) -> T + Send + 'static,
+    ) -> Result<T> {
+        let engine = self.inner.parts.patch_engine.clone();
+        tokio::task::spawn_blocking(move || write(engine.as_ref()))
+            .await
+            .map_err(|e| ServiceError::internal(format!("writing the patch panicked: {e}")))
     }
 
     /// The fidelity guard: rolls the patch just applied back through the same path as

@@ -68,6 +68,9 @@ export class Panel {
   private selfReloadingPreview: string | null = null;
   private sending = false;
   private stickToBottom = true;
+  /** Elements picked in the preview (pick mode); the next command carries them as its target. */
+  private picked: PickedElement[] = [];
+  private picking = false;
 
   // DOM
   private readonly root: HTMLElement;
@@ -92,6 +95,8 @@ export class Panel {
   private readonly form: HTMLFormElement;
   private readonly input: HTMLTextAreaElement;
   private readonly sendButton: HTMLButtonElement;
+  private readonly pickButton: HTMLButtonElement;
+  private readonly targetChips: HTMLDivElement;
   private readonly hint: HTMLParagraphElement;
   private readonly inputError: HTMLParagraphElement;
   private readonly announcer: HTMLDivElement;
@@ -185,13 +190,25 @@ export class Panel {
       },
     });
     this.sendButton = h("button", { id: "send", class: "primary", attrs: { type: "submit" } }, "Send");
+    this.pickButton = h(
+      "button",
+      {
+        id: "pick",
+        class: "secondary",
+        title: "Pick an element in the preview (Shift+click for several, Esc to stop)",
+        attrs: { type: "button", "aria-pressed": "false" },
+      },
+      "Pick",
+    );
+    this.targetChips = h("div", { id: "target-chips", class: "target-chips", hidden: true, attrs: { "aria-label": "Picked elements" } });
     this.hint = h("p", { id: "instruction-hint", class: "hint muted" });
     this.inputError = h("p", { id: "instruction-error", class: "input-error", role: "alert" });
     this.form = h(
       "form",
       { id: "instruction-form", class: "instruct", attrs: { "aria-label": "Instruction", novalidate: "" } },
       h("label", { class: "instruct-label", attrs: { for: "instruction" } }, "Instruction"),
-      h("div", { class: "instruct-row" }, this.input, this.sendButton),
+      this.targetChips,
+      h("div", { class: "instruct-row" }, this.input, this.pickButton, this.sendButton),
       h("div", { class: "instruct-foot" }, this.hint, this.inputError),
     );
 
@@ -315,6 +332,14 @@ export class Panel {
       const scroller = this.timelineScroller;
       this.stickToBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
     });
+    this.listen(this.pickButton, "click", () => this.setPicking(!this.picking));
+    // Esc leaves pick mode wherever the focus is: in the preview its client sees the key, here the panel does.
+    this.listen(document, "keydown", (event) => {
+      if (this.picking && event.key === "Escape") {
+        event.preventDefault();
+        this.setPicking(false);
+      }
+    });
     this.listen(this.form, "submit", (event) => {
       event.preventDefault();
       void this.send();
@@ -356,8 +381,16 @@ export class Panel {
       if (!url || event.source !== this.previewFrame.contentWindow) return;
       if (event.origin !== new URL(url).origin) return;
       const data: unknown = event.data;
-      if (typeof data === "object" && data !== null && (data as { type?: unknown }).type === "devflow:reload-client") {
+      if (typeof data !== "object" || data === null) return;
+      const type = (data as { type?: unknown }).type;
+      if (type === "devflow:reload-client") {
         this.selfReloadingPreview = url;
+      } else if (type === "devflow:picked") {
+        const picked = readPicked(data);
+        if (picked) this.addPicked(picked, (data as { add?: unknown }).add === true);
+      } else if (type === "devflow:pick-ended") {
+        this.picking = false;
+        this.renderPicked();
       }
     };
     window.addEventListener("message", onMessage);
@@ -536,6 +569,12 @@ export class Panel {
       const session = await this.link.call("session/get", { sessionId });
       if (sessionId !== this.sessionId) return;
       const previewChanged = session.previewUrl !== this.session?.previewUrl;
+      if (previewChanged && (this.picked.length > 0 || this.picking)) {
+        // A pick belongs to the page it was made on.
+        this.picked = [];
+        this.picking = false;
+        this.renderPicked();
+      }
       this.session = session;
       const index = this.sessions.findIndex((s) => s.sessionId === sessionId);
       if (index >= 0) this.sessions[index] = session;
@@ -615,7 +654,13 @@ export class Panel {
     this.sending = true;
     this.renderInput();
     try {
-      await this.link.call("command/submit", { sessionId: this.sessionId, instruction: text, idempotencyKey: uuid() });
+      const target = targetOf(this.picked);
+      await this.link.call("command/submit", {
+        sessionId: this.sessionId,
+        instruction: text,
+        idempotencyKey: uuid(),
+        ...(target ? { target } : {}),
+      });
       this.history.push(text);
       this.input.value = "";
       this.inputError.textContent = "";
@@ -626,6 +671,50 @@ export class Panel {
       this.renderInput();
       this.input.focus();
     }
+  }
+
+  /** Switches the preview's pick mode on or off (the page's reload client does the picking). */
+  private setPicking(on: boolean): void {
+    const url = this.session?.previewUrl;
+    const frame = this.previewFrame.contentWindow;
+    if (!url || !frame) return;
+    this.picking = on;
+    // Only the preview's own origin may hear it.
+    frame.postMessage({ type: "devflow:pick", on }, new URL(url).origin);
+    this.renderPicked();
+  }
+
+  private addPicked(picked: PickedElement, add: boolean): void {
+    const others = add ? this.picked.filter((p) => p.selector !== picked.selector) : [];
+    this.picked = [...others, picked];
+    if (!add) this.picking = false;
+    this.renderPicked();
+    this.input.focus();
+  }
+
+  private renderPicked(): void {
+    this.pickButton.setAttribute("aria-pressed", String(this.picking));
+    this.pickButton.textContent = this.picking ? "Picking… (Esc)" : "Pick";
+    this.targetChips.replaceChildren(
+      ...this.picked.map((picked) => {
+        const remove = h(
+          "button",
+          { class: "target-chip-remove", title: `Remove ${picked.label}`, attrs: { type: "button", "aria-label": `Remove ${picked.label}` } },
+          "×",
+        );
+        remove.addEventListener("click", () => {
+          this.picked = this.picked.filter((p) => p !== picked);
+          this.renderPicked();
+        });
+        return h(
+          "span",
+          { class: "target-chip", title: picked.selector, attrs: { "data-selector": picked.selector } },
+          h("span", { class: "target-chip-text" }, pickedLabel(picked)),
+          remove,
+        );
+      }),
+    );
+    this.targetChips.hidden = this.picked.length === 0;
   }
 
   private async togglePause(): Promise<void> {
@@ -1077,4 +1166,41 @@ export class Panel {
   private announce(text: string): void {
     this.announcer.textContent = text;
   }
+}
+
+/** One element picked in the preview, as its reload client described it. */
+interface PickedElement {
+  selector: string;
+  label: string;
+  pageUrl: string;
+  matches: number;
+  index: number;
+}
+
+function readPicked(data: object): PickedElement | null {
+  const d = data as Record<string, unknown>;
+  const text = (v: unknown, max: number): string | null => (typeof v === "string" && v.length > 0 && v.length <= max ? v : null);
+  const count = (v: unknown): number => (typeof v === "number" && Number.isInteger(v) && v > 0 ? v : 1);
+  const selector = text(d["selector"], 2000);
+  if (!selector) return null;
+  return {
+    selector,
+    label: text(d["label"], 300) ?? selector,
+    pageUrl: text(d["pageUrl"], 2000) ?? "",
+    matches: count(d["matches"]),
+    index: count(d["index"]),
+  };
+}
+
+/** "h1.title — element 1 of 1". */
+export function pickedLabel(picked: PickedElement): string {
+  return `${picked.label} — element ${picked.index} of ${picked.matches}`;
+}
+
+/** The command's target: one picked element, or several as one selector list. */
+function targetOf(picked: PickedElement[]): { selector: string; pageUrl?: string } | null {
+  const first = picked[0];
+  if (!first) return null;
+  const selector = picked.map((p) => p.selector).join(", ");
+  return first.pageUrl ? { selector, pageUrl: first.pageUrl } : { selector };
 }

@@ -195,10 +195,12 @@ pub fn build(input: &ContextInput<'_>) -> Context {
     let budget = input.budget;
 
     // Fixed sections first; the tree and the token list shrink to their shares.
-    let mut sections = vec![render::instruction(input.instruction)];
+    // The picked element goes first: the instruction's "this" refers to it.
+    let mut sections = Vec::new();
     if let Some(target) = input.target {
         sections.push(render::target(target));
     }
+    sections.push(render::instruction(input.instruction));
     if let Some(previous) = input.previous {
         sections.push(render::previous(previous, budget / 6));
     }

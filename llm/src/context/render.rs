@@ -20,16 +20,49 @@ pub fn instruction(text: &str) -> String {
     format!("# Instruction\n{}\n", text.trim())
 }
 
+/// The element the person picked, first in the context: its selector and page, which of the
+/// alike elements it is, and the rules that style it (file:line) when the daemon resolved them.
 pub fn target(target: &Target) -> String {
     let page = target
-        .page_url
+        .page_file
         .as_deref()
-        .map(|url| format!(" on {url}"))
+        .or(target.page_url.as_deref())
+        .map(|page| format!(" on {page}"))
         .unwrap_or_default();
-    format!(
-        "\n# The element the person pointed at\n`{}`{page}. Change this element (and what styles it) first.\n",
+    let line = target
+        .page_line
+        .map(|line| format!(" (line {line})"))
+        .unwrap_or_default();
+    let which = if target.matches > 1 {
+        format!(", element {} of {}", target.index, target.matches)
+    } else {
+        String::new()
+    };
+    let mut out = format!(
+        "# Target: the element the person pointed at\n`{}`{page}{line}{which}. \\
+         \"This\" in the instruction means this element: change it (and what styles it), nothing else.\n",
         target.selector
-    )
+    );
+    if !target.rules.is_empty() {
+        out.push_str(if target.best_effort {
+            "Rules that may style it (found by its names; the page is made by scripts):\n"
+        } else {
+            "Rules that style it, lowest priority first:\n"
+        });
+        for rule in &target.rules {
+            let shared = if rule.shared_with > 0 {
+                format!(" — also styles {} other element(s)", rule.shared_with)
+            } else {
+                String::new()
+            };
+            out.push_str(&format!(
+                "- {}:{} `{}`{shared}\n",
+                rule.file, rule.line, rule.selector
+            ));
+        }
+    }
+    out.push('\n');
+    out
 }
 
 pub fn previous(previous: &PreviousAttempt, share: usize) -> String {

@@ -141,6 +141,7 @@ fn the_pointed_at_element_and_a_recent_error_lead_on_simple_sidebar() {
     let target = Target {
         selector: "#sidebar-wrapper .sidebar-heading".into(),
         page_url: Some("http://127.0.0.1:5173/".into()),
+        ..Default::default()
     };
     let errors = ["Uncaught TypeError: x is undefined (js/scripts.js:12)".to_string()];
     let context = build(&ContextInput {
@@ -149,7 +150,7 @@ fn the_pointed_at_element_and_a_recent_error_lead_on_simple_sidebar() {
         ..input(instruction, &files, &sources, 8_000)
     });
     expect![[r#"
-        context: ~1841 of 8000 tokens
+        context: ~1857 of 8000 tokens
           + css/styles.css [62 pts, excerpt 10830-10845,10849-10858,10861-10865 of 10865, ~190 tokens] styles the target `#sidebar-wrapper .sidebar-heading` (6 rules); stylesheet
           + js/scripts.js [25 pts, whole, ~264 tokens] named in a recent error
           + index.html [10 pts, whole, ~1177 tokens] contains the target `#sidebar-wrapper .sidebar-heading`; entry page
@@ -503,4 +504,35 @@ fn reading_order_skips_binaries_and_puts_named_styles_first() {
             "docs/deep/notes.md"
         ]
     );
+}
+
+#[test]
+fn a_resolved_target_comes_first_with_its_rules() {
+    let instruction = "make this bigger";
+    let (files, sources) = site("simple-sidebar", instruction);
+    let target = Target {
+        selector: "#page-content-wrapper h1".into(),
+        page_file: Some("index.html".into()),
+        page_line: Some(54),
+        matches: 1,
+        index: 1,
+        rules: vec![devflow_protocol::TargetRule {
+            file: "css/styles.css".into(),
+            line: 122,
+            selector: "h1, .h1".into(),
+            shared_with: 2,
+        }],
+        ..Default::default()
+    };
+    let context = build(&ContextInput {
+        target: Some(&target),
+        ..input(instruction, &files, &sources, 8_000)
+    });
+    let text = context.render();
+    assert!(text.starts_with("# Target: the element the person pointed at\n`#page-content-wrapper h1` on index.html (line 54)."), "{text}");
+    assert!(
+        text.contains("- css/styles.css:122 `h1, .h1` — also styles 2 other element(s)\n"),
+        "{text}"
+    );
+    assert!(text.find("# Target").unwrap_or(usize::MAX) < text.find("# Instruction").unwrap_or(0));
 }
