@@ -141,7 +141,7 @@ fn a_bad_config_file_stops_serve_with_exit_2_naming_key_and_file() {
         "lists the known keys: {stderr}"
     );
 
-    std::fs::write(&file, "store = \"dynamodb\"\n").unwrap();
+    std::fs::write(&file, "events = \"sqs\"\n").unwrap();
     let (code, stderr) = refusal_of(serve(
         &["--config", file.to_str().unwrap()],
         &[],
@@ -149,7 +149,7 @@ fn a_bad_config_file_stops_serve_with_exit_2_naming_key_and_file() {
     ));
     assert_eq!(code, 2, "{stderr}");
     assert!(
-        stderr.contains("store") && stderr.contains("not supported by this build yet"),
+        stderr.contains("events") && stderr.contains("not supported by this build yet"),
         "{stderr}"
     );
 
