@@ -541,8 +541,19 @@ async fn a_diff_that_cannot_be_stored_is_a_warning_and_the_patch_still_applies()
         .unwrap();
     wait_until_ready(&mut client).await;
 
-    // The artifacts bucket goes away (emptied first: S3 deletes only empty buckets).
+    // The artifacts bucket goes away (emptied first: S3 deletes only empty buckets), after
+    // the start snapshot, written in the background, has landed in it.
     let s3 = sdk_store(&moto).await;
+    let snapshot_at = BlobLocation::new("session-artifacts", format!("{sid}/snapshots/start.zip"));
+    devflow_tests::daemon::eventually(
+        std::time::Duration::from_secs(30),
+        "the start snapshot",
+        || {
+            let (s3, at) = (&s3, &snapshot_at);
+            async move { s3.exists(at).await.ok().filter(|exists| *exists) }
+        },
+    )
+    .await;
     s3.delete_prefix(&BlobLocation::new("session-artifacts", ""))
         .await
         .unwrap();
