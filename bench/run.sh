@@ -4,6 +4,8 @@
 #   bench/run.sh                      every benchmark (a few minutes)
 #   bench/run.sh latency --via sse    one of them, with its own flags (`--help` lists them)
 #   bench/run.sh builtin --samples 100   builtin proposer → PREVIEW_UPDATED vs the manual path
+#   bench/run.sh load                    100 sessions, 1000 subscribers, 50 commands/s for 60 s
+#                                        (about 3 minutes; only when asked, never by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh # CARGO_TARGET_DIR from the environment, else $HOME/.cache/devflow/target

@@ -11,7 +11,8 @@
 //! start and end of the load and after a settle period.
 //!
 //! Anchor, in the same run on a fresh daemon before the load: 1 session, 1 subscriber, the
-//! same instructions at `--anchor-rate` (see BENCHMARKS.md for why not the loaded rate).
+//! same instructions at the same rate (`--anchor-rate`, default `--rate`): the same command
+//! throughput without the other sessions and subscribers.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -45,9 +46,10 @@ pub struct LoadArgs {
     /// How long commands are sent (`60s`, `2m`, `500ms`; a bare number is seconds).
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub duration: Duration,
-    /// The anchor's command rate (1 session, 1 subscriber); 0 skips the anchor.
-    #[arg(long, default_value_t = 5.0)]
-    pub anchor_rate: f64,
+    /// The anchor's command rate (1 session, 1 subscriber); default: `--rate`, the same
+    /// throughput without the other sessions and subscribers; 0 skips the anchor.
+    #[arg(long)]
+    pub anchor_rate: Option<f64>,
     /// How long the anchor sends commands; default: `--duration`.
     #[arg(long, value_parser = parse_duration)]
     pub anchor_duration: Option<Duration>,
@@ -134,6 +136,17 @@ struct ProcessSample {
     fds: usize,
     /// inotify instances: one per session whose workspace watcher started.
     inotify: usize,
+    /// The store's SQLite file and its write-ahead log, in bytes.
+    database_bytes: Option<u64>,
+    wal_bytes: Option<u64>,
+}
+
+/// The daemon under measurement as the operating system shows it.
+#[derive(Debug, Clone)]
+struct DaemonView {
+    pid: u32,
+    /// `<state dir>/devflow.db`, from its command line.
+    database: Option<PathBuf>,
 }
 
 /// One scheduled command, as the sender saw it.
@@ -160,6 +173,9 @@ struct PhaseResult {
     accepted: Vec<Duration>,
     /// The latest a POST left after its scheduled time.
     max_send_lag: Duration,
+    /// From the last command sent to every final status delivered: how far the daemon was
+    /// behind the schedule when it ended (a backlog shows here).
+    drain: Duration,
     sent: usize,
     rejected: BTreeMap<String, usize>,
     ready: usize,
@@ -207,8 +223,9 @@ pub async fn rows(binary: &Path, table: &mut Table, args: &LoadArgs) -> anyhow::
         args.rate > 0.0 && args.rate.is_finite(),
         "--rate must be positive"
     );
+    let anchor_rate = args.anchor_rate.unwrap_or(args.rate);
     anyhow::ensure!(
-        args.anchor_rate >= 0.0 && args.anchor_rate.is_finite(),
+        anchor_rate >= 0.0 && anchor_rate.is_finite(),
         "--anchor-rate must be 0 or more"
     );
     let site = args.fixtures.join("sites").join(&args.site);
@@ -228,11 +245,11 @@ pub async fn rows(binary: &Path, table: &mut Table, args: &LoadArgs) -> anyhow::
         "--rate × --duration sends no command"
     );
     eprintln!("devflow-bench: load on {}", site.display());
-    let anchor = if args.anchor_rate > 0.0 {
+    let anchor = if anchor_rate > 0.0 {
         let shape = Shape {
             sessions: 1,
             subscribers: 1,
-            rate: args.anchor_rate,
+            rate: anchor_rate,
             duration: args.anchor_duration.unwrap_or(args.duration),
         };
         eprintln!("devflow-bench: anchor: {}", shape.describe());
@@ -277,14 +294,14 @@ async fn run_phase(
 ) -> anyhow::Result<PhaseResult> {
     let loadavg_start = loadavg();
     let daemon = DaemonProcess::start(binary).context("starting devflow serve")?;
-    let pid = find_daemon_pid(&daemon.token)?;
+    let view = find_daemon(&daemon.token)?;
     let http = reqwest::Client::builder()
         .tcp_nodelay(true)
         .build()
         .context("cannot build the HTTP client")?;
     let mut memory = Vec::new();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    memory.push(("idle, no session", sample_process(pid)?));
+    memory.push(("idle, no session", sample_process(&view)?));
 
     // Sessions on their own copies of the site, started, SESSION_READY seen.
     let mut sites = tempfile::Builder::new();
@@ -331,7 +348,7 @@ async fn run_phase(
         started.elapsed().as_secs_f64()
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
-    memory.push(("sessions running, no subscriber", sample_process(pid)?));
+    memory.push(("sessions running, no subscriber", sample_process(&view)?));
 
     // Subscribers, each replaying its session from seq 1.
     let started = Instant::now();
@@ -369,14 +386,14 @@ async fn run_phase(
         finals.load(Ordering::SeqCst) >= warm_target
     })
     .await?;
-    let at_load_start = sample_process(pid)?;
+    let at_load_start = sample_process(&view)?;
     memory.push(("subscribers connected, load starts", at_load_start));
 
     // The open-loop schedule: command k goes to session k mod N at t0 + k / rate, each from
     // its own task, whatever happened to the ones before.
     let (rss_stop, rss_stopped) = watch::channel(false);
     let load_start = Instant::now();
-    let rss_sampler = tokio::spawn(sample_rss_until(pid, load_start, rss_stopped));
+    let rss_sampler = tokio::spawn(sample_rss_until(view.clone(), load_start, rss_stopped));
     let period = Duration::from_secs_f64(1.0 / shape.rate);
     let mut senders = Vec::with_capacity(shape.commands());
     for k in 0..shape.commands() {
@@ -406,7 +423,7 @@ async fn run_phase(
         }));
     }
     let schedule_took = load_start.elapsed();
-    let at_load_end = sample_process(pid)?;
+    let at_load_end = sample_process(&view)?;
     memory.push(("last command sent", at_load_end));
     let cpu_during_load = (
         at_load_end.cpu.saturating_sub(at_load_start.cpu),
@@ -439,7 +456,7 @@ async fn run_phase(
     let drained_after = load_start.elapsed();
     let _ = rss_stop.send(true);
     let rss_series = rss_sampler.await.context("the RSS sampler panicked")?;
-    memory.push(("every command final, delivered", sample_process(pid)?));
+    memory.push(("every command final, delivered", sample_process(&view)?));
     let last_seqs = last_seqs(&daemon, &session_ids).await?;
     if let Err(error) = wait_until(
         "every subscriber at its session's last seq",
@@ -455,7 +472,7 @@ async fn run_phase(
         problems.push(format!("{error:#}"));
     }
     tokio::time::sleep(args.settle).await;
-    memory.push(("after the settle period", sample_process(pid)?));
+    memory.push(("after the settle period", sample_process(&view)?));
     eprintln!(
         "devflow-bench: schedule {:.1} s, drained {:.1} s after the first command",
         schedule_took.as_secs_f64(),
@@ -478,6 +495,7 @@ async fn run_phase(
     result.memory = memory;
     result.rss_series = rss_series;
     result.cpu_during_load = cpu_during_load;
+    result.drain = drained_after.saturating_sub(schedule_took);
     result.loadavg = (loadavg_start, loadavg_end);
     result.subscriber_lags = subscriber_lags;
     Ok(result)
@@ -717,7 +735,7 @@ async fn wait_until(what: &str, limit: Duration, done: impl Fn() -> bool) -> any
 
 /// The daemon's RSS every [`RSS_EVERY`] until told to stop.
 async fn sample_rss_until(
-    pid: u32,
+    view: DaemonView,
     since: Instant,
     mut stopped: watch::Receiver<bool>,
 ) -> Vec<(Duration, u64)> {
@@ -728,7 +746,7 @@ async fn sample_rss_until(
             biased;
             _ = stopped.changed() => break,
             _ = tick.tick() => {
-                if let Ok(sample) = sample_process(pid) {
+                if let Ok(sample) = sample_process(&view) {
                     series.push((since.elapsed(), sample.rss_kib));
                 }
             }
@@ -884,6 +902,7 @@ fn analyse(
         ready_from_at: Vec::new(),
         accepted: Vec::new(),
         max_send_lag: Duration::ZERO,
+        drain: Duration::ZERO,
         sent: posts.len(),
         rejected: BTreeMap::new(),
         ready: 0,
@@ -1082,13 +1101,13 @@ fn mib(kib: u64) -> String {
 fn report(load: &PhaseResult, anchor: Option<&PhaseResult>) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "### {}\n", benchmark_name(load));
-    out.push_str("| phase | commands sent | accepted | READY | FAILED | not final | subscribers | event frames checked | max send lag | problems |\n");
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("| phase | commands sent | accepted | READY | FAILED | not final | subscribers | event frames checked | max send lag | last final after last POST | problems |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (name, phase) in [("anchor", anchor), ("load", Some(load))] {
         let Some(phase) = phase else { continue };
         let _ = writeln!(
             out,
-            "| {name}: {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {name}: {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             phase.shape.describe(),
             phase.sent,
             phase.sent - phase.rejected.values().sum::<usize>(),
@@ -1098,6 +1117,7 @@ fn report(load: &PhaseResult, anchor: Option<&PhaseResult>) -> String {
             phase.shape.subscribers,
             phase.frames_checked,
             crate::stats::millis(phase.max_send_lag),
+            crate::stats::millis(phase.drain),
             phase.problems.len()
         );
     }
@@ -1123,16 +1143,21 @@ fn report(load: &PhaseResult, anchor: Option<&PhaseResult>) -> String {
             phase.loadavg.1
         );
     }
-    out.push_str("\n| daemon (load run) | VmRSS | open fds | inotify | threads |\n");
-    out.push_str("|---|---:|---:|---:|---:|\n");
+    out.push_str(
+        "\n| daemon (load run) | VmRSS | open fds | inotify | threads | database | its WAL |\n",
+    );
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+    let file_size = |bytes: Option<u64>| bytes.map_or_else(|| "?".to_string(), |b| mib(b / 1024));
     for (point, sample) in &load.memory {
         let _ = writeln!(
             out,
-            "| {point} | {} | {} | {} | {} |",
+            "| {point} | {} | {} | {} | {} | {} | {} |",
             mib(sample.rss_kib),
             sample.fds,
             sample.inotify,
-            sample.threads
+            sample.threads,
+            file_size(sample.database_bytes),
+            file_size(sample.wal_bytes)
         );
     }
     let at = |point: &str| {
@@ -1192,9 +1217,9 @@ fn report(load: &PhaseResult, anchor: Option<&PhaseResult>) -> String {
 // ---------------------------------------------------------------------------------------
 // Plumbing.
 
-/// The pid of the `devflow serve` whose command line carries `--token <token>` (each bench
-/// daemon gets a token of its own).
-fn find_daemon_pid(token: &str) -> anyhow::Result<u32> {
+/// The `devflow serve` whose command line carries `--token <token>` (each bench daemon gets
+/// a token of its own), and its database from `--state-dir`.
+fn find_daemon(token: &str) -> anyhow::Result<DaemonView> {
     let entries = std::fs::read_dir("/proc").context("cannot list /proc")?;
     for entry in entries.flatten() {
         let Some(pid) = entry
@@ -1212,13 +1237,20 @@ fn find_daemon_pid(token: &str) -> anyhow::Result<u32> {
             .windows(2)
             .any(|pair| pair[0] == b"--token" && pair[1] == token.as_bytes())
         {
-            return Ok(pid);
+            let database = args
+                .windows(2)
+                .find(|pair| pair[0] == b"--state-dir")
+                .and_then(|pair| std::str::from_utf8(pair[1]).ok())
+                .map(|dir| Path::new(dir).join("devflow.db"));
+            return Ok(DaemonView { pid, database });
         }
     }
     bail!("cannot find the daemon's process in /proc (is this Linux?)")
 }
 
-fn sample_process(pid: u32) -> anyhow::Result<ProcessSample> {
+fn sample_process(view: &DaemonView) -> anyhow::Result<ProcessSample> {
+    let pid = view.pid;
+    let size = |path: PathBuf| std::fs::metadata(path).ok().map(|m| m.len());
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("cannot read /proc/{pid}/status (did the daemon exit?)"))?;
     let field = |name: &str| -> anyhow::Result<u64> {
@@ -1259,6 +1291,11 @@ fn sample_process(pid: u32) -> anyhow::Result<ProcessSample> {
         threads: field("Threads:")?,
         fds,
         inotify,
+        database_bytes: view.database.clone().and_then(size),
+        wal_bytes: view
+            .database
+            .as_ref()
+            .and_then(|db| size(db.with_file_name("devflow.db-wal"))),
     })
 }
 

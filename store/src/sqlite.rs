@@ -27,6 +27,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The embedded [`Store`]: one SQLite file, WAL journal.
 /// How often the WAL is copied into the database file (see `checkpoint_in_background`).
 const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+/// WAL frames (pages) past which the checkpointer also restarts the WAL: 64 MiB of 4 KiB
+/// pages. It is the WAL file's size limit too.
+const WAL_RESTART_FRAMES: i64 = 16_384;
+const WAL_SIZE_LIMIT_BYTES: i64 = WAL_RESTART_FRAMES * 4096;
 
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
@@ -77,11 +81,23 @@ impl SqliteStore {
     /// fsyncs there, with our one connection's lock held: every ~45 commands an event append
     /// waited 3–10 ms (BENCHMARKS.md). Instead a second connection checkpoints passively,
     /// once a second, on its own thread; it never blocks a writer. It ends with the store.
+    ///
+    /// A passive checkpoint never lets the WAL start over while commits keep coming: the
+    /// writer rewinds only when it finds every frame copied, and by then new ones are there.
+    /// Under a steady stream (50 commands/s, BENCHMARKS.md "Load") the WAL grew without
+    /// bound, 1.8 GB in 150 s. So past [`WAL_RESTART_FRAMES`] the checkpointer runs a RESTART,
+    /// which waits for the writer (briefly: the passive pass has just copied nearly
+    /// everything), and the next commit writes the WAL from its start, truncated to
+    /// [`WAL_SIZE_LIMIT_BYTES`].
     fn checkpoint_in_background(&self, path: &Path) -> Result<(), StoreError> {
-        self.conn
-            .lock()
-            .map_err(|_| StoreError::Database("the database connection is poisoned".into()))?
-            .pragma_update(None, "wal_autocheckpoint", 0)?;
+        {
+            let conn = self
+                .conn
+                .lock()
+                .map_err(|_| StoreError::Database("the database connection is poisoned".into()))?;
+            conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+            conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES)?;
+        }
         let checkpointer = Connection::open(path)?;
         checkpointer.busy_timeout(BUSY_TIMEOUT)?;
         let alive = Arc::downgrade(&self.conn);
@@ -90,10 +106,18 @@ impl SqliteStore {
             .spawn(move || {
                 while alive.strong_count() > 0 {
                     std::thread::sleep(CHECKPOINT_INTERVAL);
-                    // A failed passive checkpoint is retried on the next tick; the WAL keeps
-                    // every commit meanwhile.
-                    let _ =
-                        checkpointer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    // A failed checkpoint is retried on the next tick; the WAL keeps every
+                    // commit meanwhile. The second column is the WAL's length in frames.
+                    let frames: i64 = checkpointer
+                        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
+                        .unwrap_or(0);
+                    if frames > WAL_RESTART_FRAMES {
+                        let _ = checkpointer.query_row(
+                            "PRAGMA wal_checkpoint(RESTART)",
+                            [],
+                            |_| Ok(()),
+                        );
+                    }
                 }
             })
             .map_err(|e| {
