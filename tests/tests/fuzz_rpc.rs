@@ -15,6 +15,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use devflow_tests::daemon::{binary, Daemon, TOKEN};
+use devflow_tests::session::create_dir_session;
+use devflow_tests::RestClient;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -143,24 +145,6 @@ fn assert_response(reply: &Value, sent: &str, seed: u64) {
     }
 }
 
-async fn create_session(daemon: &Daemon, site: &std::path::Path) -> String {
-    let client = reqwest::Client::new();
-    let created: Value = client
-        .post(format!("{}/sessions", daemon.base_url))
-        .bearer_auth(TOKEN)
-        .json(&json!({"source": {"kind": "dir", "path": site}}))
-        .send()
-        .await
-        .expect("POST /sessions")
-        .json()
-        .await
-        .expect("JSON");
-    created["sessionId"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no sessionId in {created}"))
-        .to_string()
-}
-
 #[tokio::test]
 async fn mutated_websocket_frames_get_well_formed_answers_and_the_daemon_lives_on() {
     let seed = seed();
@@ -169,7 +153,7 @@ async fn mutated_websocket_frames_get_well_formed_answers_and_the_daemon_lives_o
     let site = tempfile::tempdir().expect("tempdir");
     std::fs::write(site.path().join("index.html"), "<h1>x</h1>").expect("write");
     let daemon = Daemon::start(state.path());
-    let session_id = create_session(&daemon, site.path()).await;
+    let session_id = create_dir_session(&mut RestClient::new(&daemon), site.path()).await;
     let templates = templates(&session_id);
 
     let url = format!("{}?token={TOKEN}", daemon.ws_url());

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use devflow_tests::fixtures::copy_site;
+use devflow_tests::session::running_session;
 use devflow_tests::{Client, Daemon, RestClient};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -23,31 +24,6 @@ const CSS_DIFF: &str = "--- a/css/styles.css
 -  font-family: var(--bs-body-font-family);
 +  font-family: Georgia, serif;
 ";
-
-/// A running session on a copy of simple-sidebar, subscribed from seq 0; returns its id
-/// and preview URL.
-async fn running_session(client: &mut RestClient, site: &std::path::Path) -> (String, String) {
-    let created = client
-        .call(
-            "session/create",
-            json!({"source": {"kind": "dir", "path": site}}),
-        )
-        .await
-        .expect("create");
-    let session_id = created["sessionId"].as_str().unwrap().to_string();
-    client.subscribe(&session_id, 0).await.unwrap();
-    client
-        .call("session/start", json!({"sessionId": session_id}))
-        .await
-        .unwrap();
-    loop {
-        let event = client.next_event().await;
-        if event["type"] == "SESSION_READY" {
-            let url = event["data"]["previewUrl"].as_str().unwrap().to_string();
-            return (session_id, url);
-        }
-    }
-}
 
 /// Events until one matches `done` (included).
 async fn events_until(client: &mut RestClient, done: impl Fn(&Value) -> bool) -> Vec<Value> {
