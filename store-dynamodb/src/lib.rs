@@ -9,6 +9,7 @@
 mod cursor;
 mod error;
 mod journal;
+mod lease;
 mod store;
 mod tables;
 
@@ -22,6 +23,7 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::Region;
 use aws_sdk_dynamodb::Client;
 
+pub use lease::DaemonRecord;
 pub use tables::{TableInit, Tables};
 
 /// Used when no region is configured anywhere (DynamoDB Local and moto ignore it).

@@ -31,7 +31,8 @@ use aws_sdk_dynamodb::types::{
 };
 use devflow_protocol::{Command, CommandStatus, Event, Patch, Session};
 use devflow_store::{
-    CommandPage, Inserted, JournalState, NewEvent, PatchRecord, Store, StoreError,
+    CommandPage, Inserted, JournalState, Lease, LeaseClaim, NewEvent, PatchRecord, Store,
+    StoreError,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -175,7 +176,7 @@ impl DynamoStore {
     }
 
     /// Every item of `table` that passes `filter`, all pages, strongly consistent.
-    async fn scan(
+    pub(crate) async fn scan(
         &self,
         table: &str,
         filter: &'static str,
@@ -533,6 +534,13 @@ impl Store for DynamoStore {
             .await?;
         self.delete_partition(&t.commands, "commandId", session_id)
             .await?;
+        self.client
+            .delete_item()
+            .table_name(&t.leases)
+            .key("sessionId", s(session_id))
+            .send()
+            .await
+            .map_err(|e| sdk_error(self, "DeleteItem", &t.leases, e))?;
         self.client
             .delete_item()
             .table_name(&t.sessions)
@@ -988,6 +996,29 @@ impl Store for DynamoStore {
             })
             .await?;
         self.patches_from_items(items).await
+    }
+
+    async fn claim_lease(
+        &self,
+        session_id: &str,
+        owner: &str,
+        now: i64,
+        duration_ms: i64,
+    ) -> Result<LeaseClaim, StoreError> {
+        self.claim_lease_item(session_id, owner, now, duration_ms)
+            .await
+    }
+
+    async fn release_lease(&self, session_id: &str, owner: &str) -> Result<bool, StoreError> {
+        self.release_lease_item(session_id, owner).await
+    }
+
+    async fn get_lease(&self, session_id: &str) -> Result<Option<Lease>, StoreError> {
+        self.get_lease_item(session_id).await
+    }
+
+    async fn list_leases(&self) -> Result<Vec<Lease>, StoreError> {
+        self.list_lease_items().await
     }
 
     async fn interrupted_patches(&self) -> Result<Vec<PatchRecord>, StoreError> {

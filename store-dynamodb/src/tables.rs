@@ -33,6 +33,10 @@ pub struct Tables {
     pub journals: String,
     /// pk `sessionId`, sk `idempotencyKey` → `commandId` (seed 003).
     pub idempotency: String,
+    /// pk `sessionId`: the session's lease (`owner`, `expiresAt` ms, `generation`).
+    pub leases: String,
+    /// pk `daemonId`: the daemons of the fleet (`queueUrl`, `expiresAt` ms, `ttl`).
+    pub daemons: String,
 }
 
 impl Tables {
@@ -45,11 +49,13 @@ impl Tables {
             patches: name("patches"),
             journals: name("journals"),
             idempotency: name("idempotency"),
+            leases: name("leases"),
+            daemons: name("daemons"),
         }
     }
 
     /// Every table name, in creation order.
-    pub fn all(&self) -> [&str; 6] {
+    pub fn all(&self) -> [&str; 8] {
         [
             &self.sessions,
             &self.commands,
@@ -57,6 +63,8 @@ impl Tables {
             &self.patches,
             &self.journals,
             &self.idempotency,
+            &self.leases,
+            &self.daemons,
         ]
     }
 }
@@ -68,8 +76,10 @@ pub enum TableInit {
     Exists,
 }
 
-/// A table's key: partition key `sessionId` (string) and an optional sort key.
+/// A table's key: partition key (`sessionId` unless said otherwise, a string) and an
+/// optional sort key.
 struct Shape {
+    partition: &'static str,
     sort: Option<(&'static str, ScalarAttributeType)>,
     /// (index name, sort attribute) of a local secondary index, all attributes projected.
     local_index: Option<(&'static str, &'static str, ScalarAttributeType)>,
@@ -84,6 +94,7 @@ impl DynamoStore {
             (
                 &t.sessions,
                 Shape {
+                    partition: "sessionId",
                     sort: None,
                     local_index: None,
                 },
@@ -91,6 +102,7 @@ impl DynamoStore {
             (
                 &t.commands,
                 Shape {
+                    partition: "sessionId",
                     sort: Some(("commandId", ScalarAttributeType::S)),
                     local_index: Some((BY_SUBMITTED, "submitted", ScalarAttributeType::N)),
                 },
@@ -98,6 +110,7 @@ impl DynamoStore {
             (
                 &t.events,
                 Shape {
+                    partition: "sessionId",
                     sort: Some(("seq", ScalarAttributeType::N)),
                     local_index: None,
                 },
@@ -105,6 +118,7 @@ impl DynamoStore {
             (
                 &t.patches,
                 Shape {
+                    partition: "sessionId",
                     sort: Some(("patchId", ScalarAttributeType::S)),
                     local_index: None,
                 },
@@ -112,6 +126,7 @@ impl DynamoStore {
             (
                 &t.journals,
                 Shape {
+                    partition: "sessionId",
                     sort: Some(("chunk", ScalarAttributeType::S)),
                     local_index: None,
                 },
@@ -119,7 +134,24 @@ impl DynamoStore {
             (
                 &t.idempotency,
                 Shape {
+                    partition: "sessionId",
                     sort: Some(("idempotencyKey", ScalarAttributeType::S)),
+                    local_index: None,
+                },
+            ),
+            (
+                &t.leases,
+                Shape {
+                    partition: "sessionId",
+                    sort: None,
+                    local_index: None,
+                },
+            ),
+            (
+                &t.daemons,
+                Shape {
+                    partition: "daemonId",
+                    sort: None,
                     local_index: None,
                 },
             ),
@@ -133,6 +165,8 @@ impl DynamoStore {
             self.wait_active(table).await?;
         }
         self.enable_ttl(&t.sessions).await?;
+        // A daemon that died without saying goodbye leaves its item; TTL removes it.
+        self.enable_ttl(&t.daemons).await?;
         Ok(report)
     }
 
@@ -158,8 +192,8 @@ impl DynamoStore {
             .create_table()
             .table_name(table)
             .billing_mode(BillingMode::PayPerRequest)
-            .key_schema(key("sessionId", KeyType::Hash)?)
-            .attribute_definitions(attribute("sessionId", ScalarAttributeType::S)?);
+            .key_schema(key(shape.partition, KeyType::Hash)?)
+            .attribute_definitions(attribute(shape.partition, ScalarAttributeType::S)?);
         if let Some((name, kind)) = &shape.sort {
             request = request
                 .key_schema(key(name, KeyType::Range)?)

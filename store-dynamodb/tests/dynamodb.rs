@@ -10,7 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use conformance::{Backend, Storage};
 use devflow_store::{Store, StoreError};
-use devflow_store_dynamodb::{DynamoOptions, DynamoStore, TableInit};
+use devflow_store_dynamodb::{DaemonRecord, DynamoOptions, DynamoStore, TableInit};
 use devflow_tests::moto::{self, Moto};
 
 fn options(moto: &Moto, prefix: &str) -> DynamoOptions {
@@ -66,7 +66,7 @@ async fn init_creates_every_table_once_with_ttl_on_sessions() {
     let moto = Moto::start();
     let store = DynamoStore::connect(options(&moto, "fleet-")).await;
     let first = store.init_tables().await.expect("first init");
-    assert_eq!(first.len(), 6);
+    assert_eq!(first.len(), 8);
     assert!(
         first
             .iter()
@@ -98,6 +98,18 @@ async fn init_creates_every_table_once_with_ttl_on_sessions() {
         description.time_to_live_status().map(|s| s.as_str()),
         Some("ENABLED")
     );
+    let daemons = store
+        .client()
+        .describe_table()
+        .table_name("fleet-daemons")
+        .send()
+        .await
+        .expect("describe daemons");
+    let key: Vec<&str> = daemons
+        .table()
+        .map(|t| t.key_schema().iter().map(|k| k.attribute_name()).collect())
+        .unwrap_or_default();
+    assert_eq!(key, ["daemonId"], "the registry is keyed by daemon");
     let billing = store
         .client()
         .describe_table()
@@ -163,4 +175,48 @@ async fn refused_access_names_the_action_and_the_table() {
     let message = error.to_string();
     assert!(message.contains("dynamodb:GetItem"), "{message}");
     assert!(message.contains("locked-sessions"), "{message}");
+}
+
+#[tokio::test]
+async fn the_daemon_registry_lists_renews_and_removes_only_lapsed_daemons() {
+    let moto = Moto::start();
+    let store = DynamoStore::connect(options(&moto, "reg-")).await;
+    store.init_tables().await.expect("init");
+    let record = |id: &str, expires_at: i64| DaemonRecord {
+        daemon_id: id.into(),
+        queue_url: format!("http://queue/{id}"),
+        expires_at,
+    };
+    store
+        .register_daemon(&record("a", 10_000))
+        .await
+        .expect("a");
+    store
+        .register_daemon(&record("b", 20_000))
+        .await
+        .expect("b");
+    store
+        .register_daemon(&record("a", 30_000))
+        .await
+        .expect("renew a");
+    assert_eq!(
+        store.list_daemons().await.expect("list"),
+        [record("a", 30_000), record("b", 20_000)]
+    );
+    // A sweeper at 25 000 may remove b (lapsed) but not a (renewed); a second sweeper
+    // finds nothing left to remove.
+    assert!(!store
+        .remove_daemon("a", Some(25_000))
+        .await
+        .expect("a live"));
+    assert!(store
+        .remove_daemon("b", Some(25_000))
+        .await
+        .expect("b lapsed"));
+    assert!(!store
+        .remove_daemon("b", Some(25_000))
+        .await
+        .expect("b gone"));
+    assert!(store.remove_daemon("a", None).await.expect("own record"));
+    assert_eq!(store.list_daemons().await.expect("list"), []);
 }

@@ -76,6 +76,28 @@ pub struct PatchRecord {
     pub files: Vec<JournalFile>,
 }
 
+/// Which daemon runs a session's pipeline, and until when (fleet mode; see
+/// [`Store::claim_lease`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub session_id: String,
+    /// The daemon id holding it.
+    pub owner: String,
+    /// Unix milliseconds; the lease is free from this instant on.
+    pub expires_at: i64,
+    /// Grows by one each time the lease changes hands (not on renewal): a fencing number.
+    pub generation: u64,
+}
+
+/// What [`Store::claim_lease`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseClaim {
+    /// The caller holds the lease until `expires_at` (newly taken, taken over or renewed).
+    Granted(Lease),
+    /// Another daemon holds it and it has not expired.
+    Held(Lease),
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Inserts or replaces the session.
@@ -130,4 +152,20 @@ pub trait Store: Send + Sync + 'static {
     async fn list_patches(&self, session_id: &str) -> Result<Vec<PatchRecord>, StoreError>;
     /// Patches of every session whose journal is still [`JournalState::Applying`].
     async fn interrupted_patches(&self) -> Result<Vec<PatchRecord>, StoreError>;
+
+    /// Takes or renews the session's lease for `owner` until `now + duration_ms`, in one
+    /// atomic step: granted when there is no lease, when it expired (`expires_at <= now`) or
+    /// when `owner` already holds it; otherwise the holder's lease is returned untouched.
+    async fn claim_lease(
+        &self,
+        session_id: &str,
+        owner: &str,
+        now: i64,
+        duration_ms: i64,
+    ) -> Result<LeaseClaim, StoreError>;
+    /// Gives the lease up if `owner` holds it (a clean stop); `false` when it did not.
+    async fn release_lease(&self, session_id: &str, owner: &str) -> Result<bool, StoreError>;
+    async fn get_lease(&self, session_id: &str) -> Result<Option<Lease>, StoreError>;
+    /// Every lease, expired or not.
+    async fn list_leases(&self) -> Result<Vec<Lease>, StoreError>;
 }

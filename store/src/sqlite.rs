@@ -18,7 +18,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::{
-    CommandPage, Inserted, JournalFile, JournalState, NewEvent, PatchRecord, Store, StoreError,
+    CommandPage, Inserted, JournalFile, JournalState, Lease, LeaseClaim, NewEvent, PatchRecord,
+    Store, StoreError,
 };
 
 /// How long a call waits for another process's write lock before failing.
@@ -227,6 +228,7 @@ impl Store for SqliteStore {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             for sql in [
                 "DELETE FROM patches WHERE session_id = ?1",
+                "DELETE FROM leases WHERE session_id = ?1",
                 "DELETE FROM events WHERE session_id = ?1",
                 "DELETE FROM commands WHERE session_id = ?1",
                 "DELETE FROM sessions WHERE session_id = ?1",
@@ -546,6 +548,108 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn claim_lease(
+        &self,
+        session_id: &str,
+        owner: &str,
+        now: i64,
+        duration_ms: i64,
+    ) -> Result<LeaseClaim, StoreError> {
+        let session_id = session_id.to_owned();
+        let owner = owner.to_owned();
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let current = read_lease(&tx, &session_id)?;
+            let generation = match &current {
+                Some(lease) if lease.owner != owner && lease.expires_at > now => {
+                    return Ok(LeaseClaim::Held(lease.clone()));
+                }
+                Some(lease) if lease.owner == owner => lease.generation,
+                Some(lease) => lease.generation + 1,
+                None => 1,
+            };
+            let lease = Lease {
+                session_id,
+                owner,
+                expires_at: now.saturating_add(duration_ms),
+                generation,
+            };
+            tx.execute(
+                "INSERT INTO leases (session_id, owner, expires_at, generation)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (session_id) DO UPDATE SET
+                   owner = excluded.owner, expires_at = excluded.expires_at,
+                   generation = excluded.generation",
+                params![
+                    lease.session_id,
+                    lease.owner,
+                    lease.expires_at,
+                    lease.generation as i64
+                ],
+            )?;
+            tx.commit()?;
+            Ok(LeaseClaim::Granted(lease))
+        })
+        .await
+    }
+
+    async fn release_lease(&self, session_id: &str, owner: &str) -> Result<bool, StoreError> {
+        let session_id = session_id.to_owned();
+        let owner = owner.to_owned();
+        self.run(move |conn| {
+            let removed = conn.execute(
+                "DELETE FROM leases WHERE session_id = ?1 AND owner = ?2",
+                params![session_id, owner],
+            )?;
+            Ok(removed > 0)
+        })
+        .await
+    }
+
+    async fn get_lease(&self, session_id: &str) -> Result<Option<Lease>, StoreError> {
+        let session_id = session_id.to_owned();
+        self.run(move |conn| {
+            let tx = conn.transaction()?;
+            read_lease(&tx, &session_id)
+        })
+        .await
+    }
+
+    async fn list_leases(&self) -> Result<Vec<Lease>, StoreError> {
+        self.run(|conn| {
+            let mut statement = conn.prepare(
+                "SELECT session_id, owner, expires_at, generation FROM leases ORDER BY session_id",
+            )?;
+            let leases = statement
+                .query_map([], lease_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(leases)
+        })
+        .await
+    }
+}
+
+fn lease_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Lease> {
+    Ok(Lease {
+        session_id: row.get(0)?,
+        owner: row.get(1)?,
+        expires_at: row.get(2)?,
+        generation: u64::try_from(row.get::<_, i64>(3)?).unwrap_or(0),
+    })
+}
+
+fn read_lease(
+    tx: &rusqlite::Transaction<'_>,
+    session_id: &str,
+) -> Result<Option<Lease>, StoreError> {
+    Ok(tx
+        .query_row(
+            "SELECT session_id, owner, expires_at, generation FROM leases WHERE session_id = ?1",
+            [session_id],
+            lease_from_row,
+        )
+        .optional()?)
 }
 
 /// Patches selected by `sql` (columns: id, patch_id, journal_state, json) with their files.

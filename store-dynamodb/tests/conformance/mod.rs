@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use devflow_protocol::{CommandStatus, EventBody, PatchState, SessionStatus};
-use devflow_store::{Inserted, JournalFile, JournalState, Store, StoreError};
+use devflow_store::{Inserted, JournalFile, JournalState, LeaseClaim, Store, StoreError};
 
 #[path = "../../../store/tests/common/mod.rs"]
 mod common;
@@ -113,7 +113,11 @@ pub async fn run_all(backend: &dyn Backend) {
         &*backend.fresh().await,
     )
     .await;
-    eprintln!("conformance: all 26 cases passed");
+    eprintln!("conformance case: a_lease_is_held_renewed_released_and_taken_over_after_expiry");
+    a_lease_is_held_renewed_released_and_taken_over_after_expiry(&*backend.fresh().await).await;
+    eprintln!("conformance case: two_instances_claiming_one_free_lease_grant_it_once");
+    two_instances_claiming_one_free_lease_grant_it_once(&*backend.fresh().await).await;
+    eprintln!("conformance: all 28 cases passed");
 }
 
 pub async fn session_round_trips_and_put_replaces_it(storage: &dyn Storage) {
@@ -859,4 +863,109 @@ pub async fn a_journal_larger_than_an_item_round_trips_and_a_replace_drops_the_o
         Some(smaller.clone())
     );
     assert_eq!(store.list_patches("s").await.expect("list"), vec![smaller]);
+}
+
+pub async fn a_lease_is_held_renewed_released_and_taken_over_after_expiry(storage: &dyn Storage) {
+    let store = storage.open().await;
+    let now = 1_000_000;
+    assert_eq!(store.get_lease("s").await.expect("get"), None);
+    let LeaseClaim::Granted(first) = store
+        .claim_lease("s", "a", now, 15_000)
+        .await
+        .expect("claim")
+    else {
+        panic!("a free lease is granted");
+    };
+    assert_eq!(
+        (first.owner.as_str(), first.expires_at, first.generation),
+        ("a", now + 15_000, 1)
+    );
+    // Another daemon before expiry: refused, the holder's lease unchanged.
+    let held = store
+        .claim_lease("s", "b", now + 14_999, 15_000)
+        .await
+        .expect("claim");
+    assert_eq!(held, LeaseClaim::Held(first.clone()));
+    // The holder renews: same generation, later expiry.
+    let LeaseClaim::Granted(renewed) = store
+        .claim_lease("s", "a", now + 5_000, 15_000)
+        .await
+        .expect("renew")
+    else {
+        panic!("the holder renews");
+    };
+    assert_eq!((renewed.generation, renewed.expires_at), (1, now + 20_000));
+    // At expiry another daemon takes it over, and the generation grows.
+    let LeaseClaim::Granted(taken) = store
+        .claim_lease("s", "b", now + 20_000, 15_000)
+        .await
+        .expect("take over")
+    else {
+        panic!("an expired lease is taken over");
+    };
+    assert_eq!((taken.owner.as_str(), taken.generation), ("b", 2));
+    assert!(matches!(
+        store.claim_lease("s", "a", now + 20_001, 15_000).await.expect("claim"),
+        LeaseClaim::Held(ref lease) if lease.owner == "b"
+    ));
+    // Only the holder releases it.
+    assert!(!store.release_lease("s", "a").await.expect("release"));
+    assert_eq!(
+        store.get_lease("s").await.expect("get"),
+        Some(taken.clone())
+    );
+    store
+        .claim_lease("t", "a", now, 15_000)
+        .await
+        .expect("claim t");
+    let owners: Vec<(String, String)> = store
+        .list_leases()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|l| (l.session_id, l.owner))
+        .collect();
+    assert_eq!(owners, [("s".into(), "b".into()), ("t".into(), "a".into())]);
+    assert!(store.release_lease("s", "b").await.expect("release"));
+    assert_eq!(store.get_lease("s").await.expect("get"), None);
+    // Deleting a session removes its lease.
+    store.put_session(&session("t", 0)).await.expect("put");
+    store.delete_session("t").await.expect("delete");
+    assert_eq!(store.get_lease("t").await.expect("get"), None);
+}
+
+pub async fn two_instances_claiming_one_free_lease_grant_it_once(storage: &dyn Storage) {
+    let instances = [storage.open().await, storage.open().await];
+    let mut tasks = Vec::new();
+    for round in 0..8 {
+        for (daemon, store) in instances.iter().enumerate() {
+            let store = Arc::clone(store);
+            tasks.push(tokio::spawn(async move {
+                let owner = format!("d{daemon}-{round}");
+                let claim = store
+                    .claim_lease("s", &owner, 5_000, 15_000)
+                    .await
+                    .expect("claim");
+                (owner, claim)
+            }));
+        }
+    }
+    let mut winners = Vec::new();
+    let mut holders = HashSet::new();
+    for task in tasks {
+        match task.await.expect("task") {
+            (owner, LeaseClaim::Granted(lease)) => {
+                assert_eq!(lease.owner, owner);
+                winners.push(owner);
+            }
+            (_, LeaseClaim::Held(lease)) => {
+                holders.insert(lease.owner);
+            }
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one claim wins: {winners:?}");
+    assert!(
+        holders.iter().all(|h| h == &winners[0]),
+        "{holders:?} vs {winners:?}"
+    );
 }

@@ -8,7 +8,18 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::StoreError;
 
 /// Migration `n` (1-based) is `MIGRATIONS[n - 1]`.
-pub(super) const MIGRATIONS: &[&str] = &[V1_INITIAL];
+pub(super) const MIGRATIONS: &[&str] = &[V1_INITIAL, V2_LEASES];
+
+/// The session lease (fleet mode; one daemon per SQLite file holds them all, but the store
+/// keeps them like any other so the trait means the same on every backend).
+const V2_LEASES: &str = "
+CREATE TABLE leases (
+    session_id TEXT PRIMARY KEY NOT NULL,
+    owner TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    generation INTEGER NOT NULL
+) WITHOUT ROWID;
+";
 
 /// Every table keeps the full wire struct as JSON beside the columns we look rows up by, so a
 /// new field on a wire type needs no migration.
