@@ -188,6 +188,54 @@ impl S3BlobStore {
         &self.client
     }
 
+    /// Makes `bucket` unless it exists (`devflow aws init`); `true` when it was made. A
+    /// bucket that exists and is someone else's is the error S3 gives for it.
+    pub async fn create_bucket(&self, bucket: &str) -> Result<bool, BlobError> {
+        if self
+            .client
+            .head_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .is_ok()
+        {
+            return Ok(false);
+        }
+        let mut request = self.client.create_bucket().bucket(bucket);
+        // us-east-1 is the one region S3 refuses as an explicit location constraint.
+        if let Some(region) = self
+            .client
+            .config()
+            .region()
+            .map(|r| r.to_string())
+            .filter(|r| r != "us-east-1")
+        {
+            request = request.create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                        region.as_str(),
+                    ))
+                    .build(),
+            );
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_bucket_already_owned_by_you()) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(self.error(
+                "CreateBucket",
+                "s3:CreateBucket",
+                Target::Bucket(bucket),
+                error,
+            )),
+        }
+    }
+
     /// The error a person can act on, from the SDK's.
     fn error<E>(
         &self,

@@ -18,6 +18,9 @@ use crate::service::{Parts, Service};
 /// A running daemon's core. Dropping it releases the state dir.
 pub struct Daemon {
     pub service: Service,
+    /// Fleet mode: this daemon's membership (leave it on a clean stop).
+    pub fleet: Option<Arc<crate::fleet::FleetNode>>,
+    _fleet_tasks: Vec<tokio::task::JoinHandle<()>>,
     _lock: std::fs::File,
     _sweeper: tokio::task::JoinHandle<()>,
     _preview_events: tokio::task::JoinHandle<()>,
@@ -61,16 +64,25 @@ pub fn init_logging_quiet(config: &Config) {
 
 /// The store `config.store` names: the SQLite file in the state dir, or the DynamoDB tables
 /// (checked up front, so a missing `devflow aws init` fails the start naming the table).
-async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn devflow_store::Store>> {
+/// The DynamoStore is also returned: a fleet's registry lives beside the tables.
+async fn open_store(
+    config: &Config,
+) -> anyhow::Result<(
+    Arc<dyn devflow_store::Store>,
+    Option<devflow_store_dynamodb::DynamoStore>,
+)> {
     Ok(match config.store {
-        crate::config::StoreKind::Sqlite => Arc::new(
-            SqliteStore::open(&config.db_path())
-                .with_context(|| format!("cannot open {}", config.db_path().display()))?,
+        crate::config::StoreKind::Sqlite => (
+            Arc::new(
+                SqliteStore::open(&config.db_path())
+                    .with_context(|| format!("cannot open {}", config.db_path().display()))?,
+            ),
+            None,
         ),
         crate::config::StoreKind::Dynamodb => {
             let store = devflow_store_dynamodb::DynamoStore::connect(dynamo_options(config)).await;
             store.check_tables().await?;
-            Arc::new(store)
+            (Arc::new(store.clone()), Some(store))
         }
     })
 }
@@ -102,7 +114,19 @@ pub async fn open(config: Config) -> anyhow::Result<Daemon> {
             config.state_dir.display()
         )
     })?;
-    let store = open_store(&config).await?;
+    let (store, dynamo) = open_store(&config).await?;
+    // Fleet mode: the queue and the registry before anything is served.
+    let fleet = match (config.events, dynamo) {
+        (crate::config::EventsKind::Sqs, Some(registry)) => {
+            let daemon_id = crate::fleet::daemon_id(&config)?;
+            Some(
+                crate::fleet::FleetNode::join(&config, registry, daemon_id)
+                    .await
+                    .context("cannot join the fleet")?,
+            )
+        }
+        _ => None,
+    };
     // Console errors, dev-server crashes and hand edits the previews notice by themselves.
     let (preview_events_tx, preview_events) = tokio::sync::mpsc::channel(1024);
     let parts = Parts {
@@ -130,9 +154,18 @@ pub async fn open(config: Config) -> anyhow::Result<Daemon> {
     let service = Service::open_with_artifacts(config, store, parts, metrics, artifacts)
         .await
         .map_err(|e| anyhow::anyhow!("cannot recover the daemon's state: {e}"))?;
+    let fleet_tasks = match &fleet {
+        Some(node) => {
+            service.attach_fleet(node.clone());
+            node.run(service.clone())
+        }
+        None => Vec::new(),
+    };
     let sweeper = crate::sweeper::spawn(service.clone(), interval);
     let preview_events = crate::preview::forward_events(service.clone(), preview_events);
     Ok(Daemon {
+        fleet,
+        _fleet_tasks: fleet_tasks,
         service,
         _lock: lock,
         _sweeper: sweeper,

@@ -189,6 +189,18 @@ impl SessionArtifacts {
             .await
     }
 
+    /// Streams one of the session's snapshots (`start.zip`) into `into`.
+    pub async fn fetch_snapshot(
+        &self,
+        session_id: &str,
+        name: &str,
+        into: &Path,
+    ) -> Result<u64, BlobError> {
+        self.blobs
+            .get_to_file(&self.layout.snapshot(session_id, name), into)
+            .await
+    }
+
     /// Stores an applied patch's unified diff.
     pub async fn store_patch_diff(
         &self,

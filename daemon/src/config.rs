@@ -30,6 +30,8 @@ pub const DEFAULT_PORT: u16 = 7878;
 
 /// S3 refuses presigned URLs valid for longer than 7 days.
 const MAX_PRESIGN_TTL_SECONDS: u64 = 7 * 24 * 3600;
+/// A daemon id names its SQS queue (`<tablePrefix>daemon-<id>`, at most 80 characters).
+const MAX_DAEMON_ID_CHARS: usize = 48;
 
 /// Where blobs (uploaded zips, session artifacts) are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -52,7 +54,8 @@ pub enum StoreKind {
     Dynamodb,
 }
 
-/// How events reach subscribers. Only `local` (in-process) is in this build.
+/// How events reach subscribers: `local` (in-process, one daemon) or `sqs` (a fleet: every
+/// daemon's events reach the others through their SQS queues; needs the DynamoDB store).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EventsKind {
@@ -127,6 +130,10 @@ pub struct ConfigValues {
     pub events: Option<EventsKind>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub table_prefix: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub daemon_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_secs: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub editor_grant_ttl: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -244,8 +251,14 @@ pub struct Config {
     pub s3: S3Settings,
     pub store: StoreKind,
     pub events: EventsKind,
-    /// The DynamoDB store's table-name prefix (`devflow-` → `devflow-sessions`, …).
+    /// The DynamoDB store's table-name prefix (`devflow-` → `devflow-sessions`, …); also
+    /// the prefix of the fleet's SQS queues (`devflow-daemon-<id>`).
     pub table_prefix: String,
+    /// This daemon's id in a fleet (`events = "sqs"`); `None` = the one kept in the state dir
+    /// (`daemon-id`, made on first start), so a restarted daemon is the same daemon.
+    pub daemon_id: Option<String>,
+    /// How long a session's lease lasts without renewal (renewed every third of it).
+    pub lease: Duration,
     /// Reserved: how long an editor grant (`session/editorUrl`) is valid.
     pub editor_grant_ttl: Duration,
     /// Reserved for publishing: `Name <email>` of the commits devflow makes.
@@ -294,6 +307,8 @@ impl Config {
             store: StoreKind::Sqlite,
             events: EventsKind::Local,
             table_prefix: "devflow-".into(),
+            daemon_id: None,
+            lease: Duration::from_secs(15),
             editor_grant_ttl: Duration::from_secs(3600),
             git_author: None,
             github_token: None,
@@ -409,12 +424,37 @@ impl Config {
         if let Some(max) = values.openai_max_tokens {
             at_least("openaiMaxTokens", max.into(), 1)?;
         }
-        if values.events == Some(EventsKind::Sqs) {
+        if values.events == Some(EventsKind::Sqs) && values.store != Some(StoreKind::Dynamodb) {
             return Err(bad(
                 "events",
-                "is not supported by this build yet; use \"local\"".into(),
+                "is \"sqs\" (a fleet of daemons), which shares sessions through DynamoDB: \
+                 also set store = \"dynamodb\" (DEVFLOW_STORE)"
+                    .into(),
             ));
         }
+        if let Some(id) = &values.daemon_id {
+            if id.is_empty()
+                || id.len() > MAX_DAEMON_ID_CHARS
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(bad(
+                    "daemonId",
+                    format!(
+                        "must be 1 to {MAX_DAEMON_ID_CHARS} letters, digits, '-' or '_' \
+                         (it names the daemon's SQS queue)"
+                    ),
+                ));
+            }
+        }
+        let lease = match values.lease_secs {
+            Some(secs) if !(3..=300).contains(&secs) => {
+                return Err(bad("leaseSecs", "must be between 3 and 300".into()))
+            }
+            Some(secs) => Duration::from_secs(secs),
+            None => defaults.lease,
+        };
         let presign_ttl = match values.presign_ttl_seconds {
             Some(s) if s == 0 || s > MAX_PRESIGN_TTL_SECONDS => {
                 return Err(bad(
@@ -481,6 +521,8 @@ impl Config {
             store: values.store.unwrap_or_default(),
             events: values.events.unwrap_or_default(),
             table_prefix: values.table_prefix.unwrap_or(defaults.table_prefix.clone()),
+            daemon_id: values.daemon_id,
+            lease,
             editor_grant_ttl: secs("editorGrantTtl", values.editor_grant_ttl)?
                 .unwrap_or(defaults.editor_grant_ttl),
             git_author: values.git_author,
@@ -844,8 +886,10 @@ mod tests {
             (&[("DEVFLOW_LOG", "[[[")], "log"),
             (
                 &[("DEVFLOW_EVENTS", "sqs")],
-                "not supported by this build yet",
+                "also set store = \"dynamodb\"",
             ),
+            (&[("DEVFLOW_DAEMON_ID", "a/b")], "daemonId"),
+            (&[("DEVFLOW_LEASE_SECS", "1")], "leaseSecs"),
             (&[("DEVFLOW_BLOBS", "s3")], "set s3Bucket"),
         ];
         for (env, expected) in cases {

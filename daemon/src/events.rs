@@ -18,8 +18,14 @@ const BROADCAST_CAPACITY: usize = 256;
 /// Events read from the store per replay query.
 const REPLAY_PAGE: u32 = 500;
 
+/// Where a fleet daemon sends a copy of each event it appends.
+pub type Relay = Box<dyn Fn(&Event) + Send + Sync>;
+
 struct Channel {
     sender: broadcast::Sender<Event>,
+    /// The highest seq this channel's subscribers have, from the store or the channel: what
+    /// a fleet daemon's store check reads after.
+    high: Arc<std::sync::atomic::AtomicU64>,
     /// Held across append + send so that live events go out in seq order.
     publish: Arc<Mutex<()>>,
 }
@@ -28,6 +34,7 @@ pub struct EventHub {
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     channels: std::sync::Mutex<HashMap<String, Channel>>,
+    relay: std::sync::OnceLock<Relay>,
 }
 
 impl EventHub {
@@ -36,18 +43,31 @@ impl EventHub {
             store,
             metrics,
             channels: std::sync::Mutex::new(HashMap::new()),
+            relay: std::sync::OnceLock::new(),
         }
     }
 
-    fn channel(&self, session_id: &str) -> (broadcast::Sender<Event>, Arc<Mutex<()>>) {
+    fn channel(
+        &self,
+        session_id: &str,
+    ) -> (
+        broadcast::Sender<Event>,
+        Arc<Mutex<()>>,
+        Arc<std::sync::atomic::AtomicU64>,
+    ) {
         let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         let channel = channels
             .entry(session_id.to_string())
             .or_insert_with(|| Channel {
                 sender: broadcast::channel(BROADCAST_CAPACITY).0,
+                high: Arc::new(std::sync::atomic::AtomicU64::new(0)),
                 publish: Arc::new(Mutex::new(())),
             });
-        (channel.sender.clone(), channel.publish.clone())
+        (
+            channel.sender.clone(),
+            channel.publish.clone(),
+            channel.high.clone(),
+        )
     }
 
     /// Appends the event durably, then broadcasts it. Returns it with its seq.
@@ -57,7 +77,7 @@ impl EventHub {
         command_id: Option<&str>,
         body: EventBody,
     ) -> Result<Event, StoreError> {
-        let (sender, publish) = self.channel(session_id);
+        let (sender, publish, high) = self.channel(session_id);
         let _order = publish.lock().await;
         let event = self
             .store
@@ -76,8 +96,44 @@ impl EventHub {
         );
         self.metrics.event_published();
         // No receivers is fine: the event is in the store for whoever subscribes later.
+        high.fetch_max(event.seq, std::sync::atomic::Ordering::Relaxed);
         let _ = sender.send(event.clone());
+        if let Some(relay) = self.relay.get() {
+            relay(&event);
+        }
         Ok(event)
+    }
+
+    /// Fleet mode: every appended event is also handed to `relay` (set once).
+    pub fn set_relay(&self, relay: Relay) {
+        let _ = self.relay.set(relay);
+    }
+
+    /// An event another daemon appended: to this daemon's subscribers of its session, if it
+    /// has any (they put it in seq order, drop what they have and read gaps from the store).
+    pub fn deliver(&self, event: Event) {
+        let channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(channel) = channels.get(&event.session_id) {
+            channel
+                .high
+                .fetch_max(event.seq, std::sync::atomic::Ordering::Relaxed);
+            let _ = channel.sender.send(event);
+        }
+    }
+
+    /// Sessions with subscribers on this daemon, each with the highest seq they have.
+    pub fn live_sessions(&self) -> Vec<(String, u64)> {
+        let channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        channels
+            .iter()
+            .filter(|(_, channel)| channel.sender.receiver_count() > 0)
+            .map(|(session_id, channel)| {
+                (
+                    session_id.clone(),
+                    channel.high.load(std::sync::atomic::Ordering::Relaxed),
+                )
+            })
+            .collect()
     }
 
     /// Follows a session's events after `after_seq`.
@@ -88,9 +144,10 @@ impl EventHub {
     ) -> Result<Subscription, StoreError> {
         // Receiver first, then the store: whatever is appended in between shows up in both,
         // and the seq check drops the second copy.
-        let (sender, _) = self.channel(session_id);
+        let (sender, _, high) = self.channel(session_id);
         let receiver = sender.subscribe();
         let last_seq = self.store.last_seq(session_id).await?;
+        high.fetch_max(last_seq, std::sync::atomic::Ordering::Relaxed);
         self.metrics.subscriber_added();
         Ok(Subscription {
             session_id: session_id.to_string(),

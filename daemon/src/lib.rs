@@ -14,6 +14,7 @@ pub mod editor;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod fleet;
 pub mod headless;
 pub mod logs;
 pub mod metrics;

@@ -242,17 +242,48 @@ enum Started {
     AwsInit,
 }
 
-/// `devflow aws init`: one line per table, `created` or `exists`.
+/// `devflow aws init`: one line per resource, `created` or `exists` — the tables; with
+/// `blobs = "s3"` the buckets; with `events = "sqs"` this daemon's queue (so a deployment
+/// may create queues ahead and give daemons no `sqs:CreateQueue`).
 async fn aws_init(config: Config) -> anyhow::Result<()> {
+    let word = |created: bool| if created { "created" } else { "exists" };
     let store = devflow_store_dynamodb::DynamoStore::connect(app::dynamo_options(&config)).await;
     for (table, outcome) in store.init_tables().await? {
-        let word = match outcome {
-            devflow_store_dynamodb::TableInit::Created => "created",
-            devflow_store_dynamodb::TableInit::Exists => "exists",
-        };
-        println!("{word} {table}");
+        println!(
+            "{} {table}",
+            word(outcome == devflow_store_dynamodb::TableInit::Created)
+        );
     }
     println!("DynamoDB tables ready at {}", store.endpoint());
+    if config.blobs == devflow_daemon::config::BlobsKind::S3 {
+        let s3 = devflow_blobs::S3BlobStore::connect(devflow_blobs::S3Options {
+            endpoint: config.s3.endpoint.clone(),
+            force_path_style: config.s3.force_path_style,
+            ..devflow_blobs::S3Options::default()
+        })
+        .await;
+        let mut buckets: Vec<String> = [config.s3.uploads(), config.s3.artifacts()]
+            .into_iter()
+            .flatten()
+            .map(|location| location.bucket)
+            .collect();
+        buckets.dedup();
+        for bucket in buckets {
+            println!("{} s3://{bucket}", word(s3.create_bucket(&bucket).await?));
+        }
+    }
+    if config.events == devflow_daemon::config::EventsKind::Sqs {
+        std::fs::create_dir_all(&config.state_dir)?;
+        let daemon_id = devflow_daemon::fleet::daemon_id(&config)?;
+        let options = devflow_fleet::SqsOptions {
+            queue_prefix: config.table_prefix.clone(),
+            ..devflow_fleet::SqsOptions::default()
+        };
+        let sender = devflow_fleet::FanoutSender::connect(&options).await?;
+        let existed = sender.queue_url(&daemon_id).await?.is_some();
+        let queue = devflow_fleet::DaemonQueue::create(&options, &daemon_id).await?;
+        println!("{} {} (daemon {daemon_id})", word(!existed), queue.name());
+    }
     Ok(())
 }
 
@@ -351,6 +382,10 @@ async fn serve(mut config: Config, site: Option<PathBuf>) -> anyhow::Result<()> 
         }
     }
     server.await.context("the HTTP server failed")?;
+    // A clean stop in a fleet hands this daemon's sessions to the others at once.
+    if let Some(fleet) = &daemon.fleet {
+        fleet.leave(&daemon.service).await;
+    }
     Ok(())
 }
 

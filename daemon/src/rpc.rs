@@ -59,7 +59,32 @@ pub async fn call(service: &Service, name: &str, params: Value) -> Result<Outcom
     result
 }
 
+/// Methods that act on a session's files, preview, queue or runtime: in a fleet they run on
+/// the daemon holding the session's lease. (Submitting a command is accepted anywhere; the
+/// owner picks it up.)
+const OWNER_METHODS: &[&str] = &[
+    method::SESSION_UPLOAD,
+    method::SESSION_START,
+    method::SESSION_LOGS,
+    method::SESSION_ROLLBACK,
+    method::SESSION_PAUSE,
+    method::SESSION_RESUME,
+    method::SESSION_UPDATE_SETTINGS,
+    method::SESSION_STOP,
+    method::SESSION_DELETE,
+    method::SESSION_PUBLISH,
+    method::SESSION_EDITOR_URL,
+    method::COMMAND_CANCEL,
+    method::REFERENCE_SET,
+    method::REFERENCE_GET,
+];
+
 async fn dispatch(service: &Service, name: &str, params: Value) -> Result<Outcome, ServiceError> {
+    if OWNER_METHODS.contains(&name) {
+        if let Some(session_id) = params.get("sessionId").and_then(Value::as_str) {
+            service.require_here(session_id).await?;
+        }
+    }
     match name {
         method::SESSION_CREATE => reply(service.create_session(decode(params)?).await),
         method::SESSION_UPLOAD => reply(service.upload(decode(params)?).await),

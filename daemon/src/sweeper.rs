@@ -17,6 +17,15 @@ pub async fn sweep_once(service: &Service, now_secs: i64) -> usize {
     };
     let mut stopped = 0;
     for session in expired {
+        // In a fleet the session's owner expires it (a session nobody runs is taken here).
+        match service.route(&session.session_id).await {
+            Ok(crate::service::Route::Here) => {}
+            Ok(crate::service::Route::Elsewhere { .. }) => continue,
+            Err(error) => {
+                tracing::warn!(session_id = %session.session_id, %error, "TTL sweep could not tell who runs the session");
+                continue;
+            }
+        }
         tracing::info!(session_id = %session.session_id, expires_at = session.expires_at, "session idle past its TTL");
         if service.expire(&session).await.is_ok() {
             stopped += 1;

@@ -149,7 +149,7 @@ fn a_bad_config_file_stops_serve_with_exit_2_naming_key_and_file() {
     ));
     assert_eq!(code, 2, "{stderr}");
     assert!(
-        stderr.contains("events") && stderr.contains("not supported by this build yet"),
+        stderr.contains("events") && stderr.contains("store = \"dynamodb\""),
         "{stderr}"
     );
 

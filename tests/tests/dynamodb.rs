@@ -40,11 +40,18 @@ fn run(args: &[&str], env: &[(&'static str, String)]) -> (i32, String, String) {
 }
 
 #[tokio::test]
-async fn aws_init_creates_the_tables_then_finds_them() {
+async fn aws_init_creates_the_tables_bucket_and_queue_then_finds_them() {
     let moto = Moto::start();
     let state = tempfile::tempdir().unwrap();
     let state_dir = state.path().to_str().unwrap();
-    let env = fleet_env(&moto, "ci-");
+    let mut env = fleet_env(&moto, "ci-");
+    env.extend([
+        ("AWS_ENDPOINT_URL_SQS", moto.endpoint.clone()),
+        ("DEVFLOW_BLOBS", "s3".into()),
+        ("DEVFLOW_S3_BUCKET", "ci-designs".into()),
+        ("DEVFLOW_EVENTS", "sqs".into()),
+        ("DEVFLOW_DAEMON_ID", "ci-1".into()),
+    ]);
     let (code, out, err) = run(&["aws", "init", "--state-dir", state_dir], &env);
     assert_eq!(code, 0, "{out}\n{err}");
     for table in [
@@ -54,12 +61,20 @@ async fn aws_init_creates_the_tables_then_finds_them() {
         "patches",
         "journals",
         "idempotency",
+        "leases",
+        "daemons",
     ] {
         assert!(out.contains(&format!("created ci-{table}\n")), "{out}");
     }
+    assert!(out.contains("created s3://ci-designs\n"), "{out}");
+    assert!(
+        out.contains("created ci-daemon-ci-1 (daemon ci-1)\n"),
+        "{out}"
+    );
     let (code, out, err) = run(&["aws", "init", "--state-dir", state_dir], &env);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert_eq!(out.matches("exists ci-").count(), 6, "{out}");
+    assert_eq!(out.matches("exists ci-").count(), 9, "{out}");
+    assert!(out.contains("exists s3://ci-designs\n"), "{out}");
     assert!(!out.contains("created"), "{out}");
 }
 

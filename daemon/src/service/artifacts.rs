@@ -161,6 +161,30 @@ impl Service {
         });
     }
 
+    /// Fleet mode: the start snapshot written before the session runs (a takeover
+    /// rebuilds from it), its failure refusing the start.
+    pub(super) async fn store_start_snapshot_now(&self, session: &Session) -> Result<()> {
+        let scratch = self.config().state_dir.join("tmp");
+        let (at, files) = self
+            .inner
+            .artifacts
+            .store_snapshot(
+                &session.session_id,
+                "start.zip",
+                &self.workspace(session),
+                &scratch,
+            )
+            .await
+            .map_err(|e| {
+                ServiceError::internal(format!(
+                    "the session's start snapshot could not be stored, so no other daemon \
+                     could take it over: {e}"
+                ))
+            })?;
+        tracing::info!(session_id = %session.session_id, %at, files, "start snapshot stored");
+        Ok(())
+    }
+
     /// After a patch is applied: its diff (and the log so far) as session artifacts.
     pub(super) async fn store_patch_artifacts(&self, command: &Command, patch: &Patch) {
         let (session_id, command_id) = (&command.session_id, &command.command_id);

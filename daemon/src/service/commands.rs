@@ -188,12 +188,15 @@ impl Service {
                     });
                 }
                 Inserted::New(command) => {
-                    runtime
-                        .queues
-                        .entry(session_id.to_string())
-                        .or_default()
-                        .pending
-                        .push_back(command.command_id.clone());
+                    // In a fleet the session's owner queues it (below, or from the event).
+                    if self.fleet().is_none() {
+                        runtime
+                            .queues
+                            .entry(session_id.to_string())
+                            .or_default()
+                            .pending
+                            .push_back(command.command_id.clone());
+                    }
                     command
                 }
             }
@@ -209,8 +212,14 @@ impl Service {
             },
         )
         .await?;
-        self.touch(session_id).await?;
-        self.ensure_worker(session_id).await;
+        if self.fleet().is_some() {
+            if self.route(session_id).await? == super::Route::Here {
+                self.pick_up_queued(session_id, &command.command_id).await;
+            }
+        } else {
+            self.touch(session_id).await?;
+            self.ensure_worker(session_id).await;
+        }
         Ok(SubmitCommandResult {
             command_id: command.command_id,
             status: CommandStatus::Queued,

@@ -10,13 +10,14 @@
 
 mod artifacts;
 mod commands;
+mod fleet;
 mod git;
 mod patches;
 mod pipeline;
 mod reference;
 mod sessions;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -30,6 +31,8 @@ use crate::error::ServiceError;
 use crate::events::EventHub;
 use crate::metrics::Metrics;
 use crate::parts::{PatchEngine, PreviewRuntime, Proposers, SiteIngest};
+
+pub use fleet::Route;
 
 pub type Result<T> = std::result::Result<T, ServiceError>;
 
@@ -58,6 +61,8 @@ struct Inner {
     /// Uploaded zips and what sessions leave behind (diffs, log copies).
     artifacts: Arc<crate::artifacts::SessionArtifacts>,
     runtime: tokio::sync::Mutex<Runtime>,
+    /// Fleet mode: this daemon's leases and relay (set once, before serving).
+    fleet: std::sync::OnceLock<Arc<crate::fleet::FleetNode>>,
 }
 
 /// What exists only while the daemon runs.
@@ -72,6 +77,9 @@ struct SessionQueue {
     worker_running: bool,
     /// Held while a command runs or a rollback restores files: one change at a time.
     work: Arc<tokio::sync::Mutex<()>>,
+    /// Fleet mode: commands ever put in `pending` here, so a repeated notice of a command
+    /// queued on another daemon never runs it twice.
+    taken: HashSet<String>,
 }
 
 impl Service {
@@ -110,9 +118,14 @@ impl Service {
                 metrics,
                 parts,
                 runtime: tokio::sync::Mutex::new(Runtime::default()),
+                fleet: std::sync::OnceLock::new(),
             }),
         };
-        service.recover().await?;
+        // In a fleet, what a stop interrupted is recovered session by session by whichever
+        // daemon takes each lease (`fleet.rs`), never for the whole store at once.
+        if service.config().events != crate::config::EventsKind::Sqs {
+            service.recover().await?;
+        }
         Ok(service)
     }
 
@@ -264,6 +277,14 @@ impl Service {
     async fn present(&self, mut session: Session) -> Result<Session> {
         session.logs_url = self.current_logs_url(&session.session_id).await;
         session.history = self.history_items(&session.session_id, 20, None).await?.0;
+        if self.fleet().is_some() {
+            session.owner = self
+                .store()
+                .get_lease(&session.session_id)
+                .await?
+                .filter(|lease| lease.expires_at > crate::now_millis())
+                .map(|lease| lease.owner);
+        }
         Ok(session)
     }
 

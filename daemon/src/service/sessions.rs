@@ -102,6 +102,7 @@ impl Service {
             self.clone_git_source(&mut session, remote, branch).await?;
         }
         self.store().put_session(&session).await?;
+        self.hold_new_session(&session_id).await?;
         tracing::info!(session_id = %session_id, "session created");
         self.publish(
             &session_id,
@@ -177,6 +178,11 @@ impl Service {
                 "nothing to preview yet: upload the site zip to the session's uploadUrl first",
             ));
         }
+        if self.fleet().is_some() && !matches!(session.source, SessionSource::Dir { .. }) {
+            // Another daemon that takes the session over rebuilds its files from this
+            // snapshot: it must exist before the session runs.
+            self.store_start_snapshot_now(&session).await?;
+        }
         let session = self
             .update_session(&params.session_id, |s| {
                 s.status = SessionStatus::Starting;
@@ -192,7 +198,9 @@ impl Service {
             },
         )
         .await?;
-        self.store_start_snapshot(&session);
+        if self.fleet().is_none() {
+            self.store_start_snapshot(&session);
+        }
         let service = self.clone();
         let session_id = session.session_id.clone();
         tokio::spawn(async move {
@@ -346,6 +354,9 @@ impl Service {
         self.forget_git(&session.session_id);
         self.remove_artifacts(&session.session_id).await;
         self.store().delete_session(&session.session_id).await?;
+        if let Some(node) = self.fleet() {
+            node.drop_hold(&session.session_id);
+        }
         self.inner
             .runtime
             .lock()
