@@ -9,7 +9,7 @@ use tracing::Instrument;
 
 use crate::error::{params_error, ServiceError};
 use crate::events::Subscription;
-use crate::service::Service;
+use crate::service::{Route, Service};
 
 /// What a call produced.
 pub enum Outcome {
@@ -50,7 +50,7 @@ pub async fn call(service: &Service, name: &str, params: Value) -> Result<Outcom
     if let Some(session_id) = params.get("sessionId").and_then(Value::as_str) {
         span.record("session_id", session_id);
     }
-    let result = dispatch(service, name, params)
+    let result = dispatch(service, name, params, false)
         .instrument(span.clone())
         .await;
     if let Err(error) = &result {
@@ -59,9 +59,36 @@ pub async fn call(service: &Service, name: &str, params: Value) -> Result<Outcom
     result
 }
 
+/// A call another daemon of the fleet forwarded here because this daemon runs the session:
+/// run here, never forwarded again (ownership that moved meanwhile is a CONFLICT).
+pub async fn call_forwarded(
+    service: &Service,
+    name: &str,
+    params: Value,
+) -> Result<Value, ServiceError> {
+    let span = tracing::info_span!(
+        "rpc",
+        method = name,
+        forwarded = true,
+        session_id = tracing::field::Empty
+    );
+    if let Some(session_id) = params.get("sessionId").and_then(Value::as_str) {
+        span.record("session_id", session_id);
+    }
+    match dispatch(service, name, params, true)
+        .instrument(span)
+        .await?
+    {
+        Outcome::Reply(value) => Ok(value),
+        Outcome::Subscribed(..) | Outcome::Unsubscribe(_) => Err(ServiceError::internal(format!(
+            "{name} cannot be forwarded to another daemon"
+        ))),
+    }
+}
+
 /// Methods that act on a session's files, preview, queue or runtime: in a fleet they run on
-/// the daemon holding the session's lease. (Submitting a command is accepted anywhere; the
-/// owner picks it up.)
+/// the daemon holding the session's lease, and one sent to another daemon is forwarded
+/// there. (Submitting a command is accepted anywhere; the owner picks it up.)
 const OWNER_METHODS: &[&str] = &[
     method::SESSION_UPLOAD,
     method::SESSION_START,
@@ -79,10 +106,31 @@ const OWNER_METHODS: &[&str] = &[
     method::REFERENCE_GET,
 ];
 
-async fn dispatch(service: &Service, name: &str, params: Value) -> Result<Outcome, ServiceError> {
+async fn dispatch(
+    service: &Service,
+    name: &str,
+    params: Value,
+    forwarded: bool,
+) -> Result<Outcome, ServiceError> {
     if OWNER_METHODS.contains(&name) {
         if let Some(session_id) = params.get("sessionId").and_then(Value::as_str) {
-            service.require_here(session_id).await?;
+            if let Route::Elsewhere { owner } = service.route(session_id).await? {
+                if forwarded || name == method::SESSION_UPLOAD {
+                    // An upload names a file on this machine; in a fleet it goes to S3.
+                    return Err(ServiceError::conflict(format!(
+                        "session {session_id} is run by daemon {owner} of this fleet{}",
+                        if forwarded {
+                            ""
+                        } else {
+                            "; upload the site zip to the session's uploadUrl instead"
+                        }
+                    )));
+                }
+                return service
+                    .forward(&owner, name, params)
+                    .await
+                    .map(Outcome::Reply);
+            }
         }
     }
     match name {

@@ -34,29 +34,58 @@ pub enum Envelope {
         /// The id of the daemon that appended it.
         from: String,
     },
+    /// A method call forwarded to the daemon that runs the session (JSON-RPC method name
+    /// and params), answered with a [`Envelope::Reply`] on `reply_to`.
+    Request {
+        id: String,
+        method: String,
+        params: serde_json::Value,
+        /// The asking daemon's queue URL.
+        reply_to: String,
+        from: String,
+    },
+    /// The answer to a [`Envelope::Request`]: its result, or the error object.
+    Reply {
+        id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        result: Option<serde_json::Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<serde_json::Value>,
+        from: String,
+    },
 }
 
 impl Envelope {
-    /// The session the event belongs to.
+    /// The session the event belongs to ("" for a request or a reply).
     pub fn session_id(&self) -> &str {
         match self {
             Envelope::Event { event, .. } => &event.session_id,
             Envelope::Pointer { session_id, .. } => session_id,
+            Envelope::Request { .. } | Envelope::Reply { .. } => "",
         }
     }
 
-    /// The event's seq in its session.
+    /// The event's seq in its session (0 for a request or a reply).
     pub fn seq(&self) -> u64 {
         match self {
             Envelope::Event { event, .. } => event.seq,
             Envelope::Pointer { seq, .. } => *seq,
+            Envelope::Request { .. } | Envelope::Reply { .. } => 0,
         }
     }
 
-    /// The id of the daemon that appended the event.
+    /// Whether this carries an event (or a pointer to one), as opposed to a call.
+    pub fn is_event(&self) -> bool {
+        matches!(self, Envelope::Event { .. } | Envelope::Pointer { .. })
+    }
+
+    /// The id of the daemon that sent it.
     pub fn from_daemon(&self) -> &str {
         match self {
-            Envelope::Event { from, .. } | Envelope::Pointer { from, .. } => from,
+            Envelope::Event { from, .. }
+            | Envelope::Pointer { from, .. }
+            | Envelope::Request { from, .. }
+            | Envelope::Reply { from, .. } => from,
         }
     }
 
@@ -83,8 +112,12 @@ impl Envelope {
     }
 
     /// The message body: this envelope's JSON when it fits in [`MAX_INLINE_BODY_BYTES`], else
-    /// its pointer's. Never larger than the limit, and only characters SQS accepts.
+    /// its pointer's. Never larger than the limit, and only characters SQS accepts. A request
+    /// or a reply is always itself (its sender checks [`Envelope::fits`] first).
     pub fn to_body(&self) -> String {
+        if !self.is_event() {
+            return json_body(self).unwrap_or_default();
+        }
         self.inline_body().unwrap_or_else(|| {
             json_body(&self.to_pointer()).unwrap_or_else(|| {
                 // A pointer is two strings and a number: serde_json cannot fail on it.
@@ -96,6 +129,11 @@ impl Envelope {
                 )
             })
         })
+    }
+
+    /// Whether this envelope travels whole (a request or reply that does not cannot be sent).
+    pub fn fits(&self) -> bool {
+        self.inline_body().is_some()
     }
 
     /// The envelope in a message body.
@@ -236,6 +274,43 @@ mod tests {
         );
         assert!(body.contains(r"a\ufffeb\uffffc\u0001d"), "{body}");
         assert_eq!(Envelope::from_body(&body).expect("reads back"), envelope);
+    }
+
+    #[test]
+    fn a_request_and_its_reply_have_pinned_wire_shapes() {
+        let request = Envelope::Request {
+            id: "r-1".into(),
+            method: "session/rollback".into(),
+            params: serde_json::json!({"sessionId": "s-1"}),
+            reply_to: "http://q/b".into(),
+            from: "b".into(),
+        };
+        expect_test::expect![[r#"{"kind":"request","id":"r-1","method":"session/rollback","params":{"sessionId":"s-1"},"replyTo":"http://q/b","from":"b"}"#]]
+        .assert_eq(&request.to_body());
+        assert_eq!(
+            Envelope::from_body(&request.to_body()).ok(),
+            Some(request.clone())
+        );
+        let reply = Envelope::Reply {
+            id: "r-1".into(),
+            result: None,
+            error: Some(serde_json::json!({"error": "CONFLICT"})),
+            from: "a".into(),
+        };
+        expect_test::expect![[
+            r#"{"kind":"reply","id":"r-1","error":{"error":"CONFLICT"},"from":"a"}"#
+        ]]
+        .assert_eq(&reply.to_body());
+        assert!(!request.is_event() && !reply.is_event());
+        assert_eq!((request.session_id(), request.seq()), ("", 0));
+        let huge = Envelope::Request {
+            id: "r-2".into(),
+            method: "reference/set".into(),
+            params: serde_json::json!({"x": "y".repeat(MAX_INLINE_BODY_BYTES)}),
+            reply_to: "http://q/b".into(),
+            from: "b".into(),
+        };
+        assert!(request.fits() && !huge.fits());
     }
 
     #[test]

@@ -45,6 +45,9 @@ impl SeqGate {
     /// before this one are history that a subscriber reads from the store anyway (and the
     /// daemon's hub drops whatever it already sent each subscriber).
     pub fn check(&mut self, envelope: Envelope) -> GateDecision {
+        if !envelope.is_event() {
+            return GateDecision::Duplicate; // calls do not pass the gate
+        }
         let seq = envelope.seq();
         let last = self.last.get(envelope.session_id()).copied();
         match (envelope, last) {
@@ -52,6 +55,7 @@ impl SeqGate {
                 self.last.insert(event.session_id.clone(), seq);
                 GateDecision::Deliver(event)
             }
+            (Envelope::Request { .. } | Envelope::Reply { .. }, None) => GateDecision::Duplicate,
             (Envelope::Pointer { .. }, None) => GateDecision::Gap {
                 after: seq.saturating_sub(1),
                 upto: seq,

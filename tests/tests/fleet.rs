@@ -310,6 +310,29 @@ async fn a_command_sent_to_b_runs_on_a_and_both_daemons_show_the_same_events() {
     }
     let expected: Vec<u64> = (resume_after + 1..=resume_after + seen.len() as u64).collect();
     assert_eq!(seqs(&seen), expected, "resumed without gap or repeat");
+
+    // A method that acts on the session's files, sent to B, is run by A and answered by B
+    // as A answered it — its result, or its error with the same code.
+    let css_on_a = || {
+        std::fs::read_to_string(fleet.workspace("a", &session_id).join("css/styles.css"))
+            .expect("A's workspace")
+    };
+    assert!(css_on_a().contains("min-height: 70vh"));
+    let rolled = RestClient::new(&b)
+        .call("session/rollback", json!({"sessionId": session_id}))
+        .await
+        .expect("rollback sent to B");
+    assert_eq!(rolled["files"], json!(["css/styles.css"]), "{rolled}");
+    assert!(css_on_a().contains("min-height: 80vh"), "A rolled back");
+    let refused = RestClient::new(&b)
+        .call(
+            "session/rollback",
+            json!({"sessionId": session_id, "patchId": "no-such-patch"}),
+        )
+        .await
+        .expect_err("an unknown patch");
+    assert_eq!(refused.status, 404, "{:?}", refused.body);
+    assert_eq!(refused.body["error"], "NOT_FOUND", "{:?}", refused.body);
     drop(a);
 }
 

@@ -27,13 +27,24 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use devflow_fleet::{DaemonQueue, FanoutSender, SeqGate, SqsOptions};
+use devflow_fleet::{DaemonQueue, Envelope, FanoutSender, SeqGate, SqsOptions};
 use devflow_protocol::Event;
 use devflow_store_dynamodb::{DaemonRecord, DynamoStore};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Config;
 use crate::service::Service;
+
+/// How long a forwarded call waits for the owner's answer.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What the daemon running a session answered to a forwarded call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ForwardReply {
+    Result(serde_json::Value),
+    /// The seed-004 error object.
+    Error(serde_json::Value),
+}
 
 /// Events waiting to be sent to the other daemons; past this the oldest are not sent (the
 /// other daemons' store check finds them).
@@ -48,6 +59,10 @@ pub struct FleetNode {
     lease: Duration,
     /// The other live daemons' queue URLs.
     peers: Mutex<Vec<String>>,
+    /// The other live daemons by id → their queue URL (where a forwarded call goes).
+    queues: Mutex<HashMap<String, String>>,
+    /// Forwarded calls waiting for their reply, by request id.
+    waiting: Mutex<HashMap<String, oneshot::Sender<ForwardReply>>>,
     /// Sessions whose lease this daemon holds, with the lease's generation.
     held: Mutex<HashMap<String, u64>>,
     gate: Mutex<SeqGate>,
@@ -76,6 +91,8 @@ impl FleetNode {
             sender,
             lease: config.lease,
             peers: Mutex::new(Vec::new()),
+            queues: Mutex::new(HashMap::new()),
+            waiting: Mutex::new(HashMap::new()),
             held: Mutex::new(HashMap::new()),
             gate: Mutex::new(SeqGate::new()),
             outbox,
@@ -143,11 +160,13 @@ impl FleetNode {
     async fn refresh_peers(&self) -> anyhow::Result<()> {
         let now = crate::now_millis();
         let mut peers = Vec::new();
+        let mut queues = HashMap::new();
         for daemon in self.registry.list_daemons().await? {
             if daemon.daemon_id == self.daemon_id {
                 continue;
             }
             if daemon.expires_at > now {
+                queues.insert(daemon.daemon_id.clone(), daemon.queue_url.clone());
                 peers.push(daemon.queue_url);
             } else if daemon.expires_at < now - 10 * self.lease_ms() {
                 let lapsed_before = now - 10 * self.lease_ms();
@@ -164,7 +183,102 @@ impl FleetNode {
             }
         }
         *lock(&self.peers) = peers;
+        *lock(&self.queues) = queues;
         Ok(())
+    }
+
+    /// Sends a method call to daemon `owner` and waits for its answer: the result, or the
+    /// error object it answered with.
+    pub async fn forward(
+        &self,
+        owner: &str,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<ForwardReply, String> {
+        let known = lock(&self.queues).get(owner).cloned();
+        let queue = match known {
+            Some(queue) => queue,
+            None => {
+                // Registered since the last round?
+                self.refresh_peers().await.map_err(|e| e.to_string())?;
+                lock(&self.queues)
+                    .get(owner)
+                    .cloned()
+                    .ok_or_else(|| format!("daemon {owner} is not in the fleet's registry"))?
+            }
+        };
+        let id = uuid::Uuid::new_v4().to_string();
+        let request = Envelope::Request {
+            id: id.clone(),
+            method: method.to_string(),
+            params,
+            reply_to: self.queue.url().to_string(),
+            from: self.daemon_id.clone(),
+        };
+        if !request.fits() {
+            return Err(format!(
+                "the request is larger than {} KiB, too large to pass to daemon {owner}",
+                devflow_fleet::MAX_INLINE_BODY_BYTES / 1024
+            ));
+        }
+        let (answer, reply) = oneshot::channel();
+        lock(&self.waiting).insert(id.clone(), answer);
+        let report = self.sender.send(&[queue], &[request]).await;
+        if report.sent == 0 {
+            lock(&self.waiting).remove(&id);
+            let why = report
+                .failed
+                .first()
+                .map(|(_, why)| why.clone())
+                .unwrap_or_else(|| "its queue is gone".into());
+            return Err(format!("could not reach daemon {owner}: {why}"));
+        }
+        match tokio::time::timeout(FORWARD_TIMEOUT, reply).await {
+            Ok(Ok(reply)) => Ok(reply),
+            _ => {
+                lock(&self.waiting).remove(&id);
+                Err(format!(
+                    "daemon {owner} did not answer within {} s",
+                    FORWARD_TIMEOUT.as_secs()
+                ))
+            }
+        }
+    }
+
+    /// A reply to one of this daemon's forwarded calls.
+    fn complete(&self, id: &str, reply: ForwardReply) {
+        if let Some(waiting) = lock(&self.waiting).remove(id) {
+            let _ = waiting.send(reply);
+        }
+    }
+
+    /// Sends the answer of a call another daemon forwarded here.
+    async fn answer(&self, reply_to: &str, id: String, reply: ForwardReply) {
+        let (result, error) = match reply {
+            ForwardReply::Result(value) => (Some(value), None),
+            ForwardReply::Error(value) => (None, Some(value)),
+        };
+        let mut envelope = Envelope::Reply {
+            id: id.clone(),
+            result,
+            error,
+            from: self.daemon_id.clone(),
+        };
+        if !envelope.fits() {
+            envelope = Envelope::Reply {
+                id,
+                result: None,
+                error: Some(serde_json::json!({
+                    "error": "INTERNAL",
+                    "message": "the answer is too large to pass between daemons; ask the daemon that runs the session",
+                })),
+                from: self.daemon_id.clone(),
+            };
+        }
+        let report = self.sender.send(&[reply_to.to_string()], &[envelope]).await;
+        if report.sent == 0 {
+            tracing::warn!(reply_to, "could not send the answer of a forwarded call");
+        }
     }
 
     /// Starts the lease loop and the two SQS loops for `service`.

@@ -10,7 +10,7 @@ use devflow_fleet::{Envelope, GateDecision};
 use devflow_protocol::Event;
 use tokio::sync::mpsc;
 
-use super::{lock, FleetNode};
+use super::{lock, FleetNode, ForwardReply};
 use crate::service::Service;
 
 /// SQS takes at most 10 messages per batch.
@@ -62,8 +62,43 @@ pub(super) async fn receive(node: Arc<FleetNode>, service: Service) {
     }
 }
 
-/// Hands one envelope's event (or, on a gap, the missing events from the store) on.
-pub(super) async fn take(node: &FleetNode, service: &Service, envelope: Envelope) {
+/// Hands one envelope's event (or, on a gap, the missing events from the store) on; runs a
+/// forwarded call (in its own task: it may take a while, and its answer must not wait for
+/// this batch's ack) or completes this daemon's own.
+pub(super) async fn take(node: &Arc<FleetNode>, service: &Service, envelope: Envelope) {
+    match envelope {
+        Envelope::Request {
+            id,
+            method,
+            params,
+            reply_to,
+            from,
+        } => {
+            let (node, service) = (node.clone(), service.clone());
+            tokio::spawn(async move {
+                tracing::debug!(%method, from = %from, "running a call forwarded by another daemon");
+                let reply = match crate::rpc::call_forwarded(&service, &method, params).await {
+                    Ok(value) => ForwardReply::Result(value),
+                    Err(error) => ForwardReply::Error(
+                        serde_json::to_value(error.to_api_error()).unwrap_or_default(),
+                    ),
+                };
+                node.answer(&reply_to, id, reply).await;
+            });
+            return;
+        }
+        Envelope::Reply {
+            id, result, error, ..
+        } => {
+            let reply = match (result, error) {
+                (_, Some(error)) => ForwardReply::Error(error),
+                (result, None) => ForwardReply::Result(result.unwrap_or_default()),
+            };
+            node.complete(&id, reply);
+            return;
+        }
+        Envelope::Event { .. } | Envelope::Pointer { .. } => {}
+    }
     let session_id = envelope.session_id().to_string();
     let decision = lock(&node.gate).check(envelope);
     match decision {

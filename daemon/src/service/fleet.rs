@@ -13,7 +13,7 @@ use devflow_store::{JournalFile, JournalState, LeaseClaim, Store};
 
 use super::{Result, Service};
 use crate::error::ServiceError;
-use crate::fleet::FleetNode;
+use crate::fleet::{FleetNode, ForwardReply};
 
 /// Where a session's owner-only work (its pipeline, preview and files) runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,14 +114,36 @@ impl Service {
         }
     }
 
-    /// Fails with CONFLICT naming the owner when another daemon runs the session.
-    pub(crate) async fn require_here(&self, session_id: &str) -> Result<()> {
-        match self.route(session_id).await? {
-            Route::Here => Ok(()),
-            Route::Elsewhere { owner } => Err(ServiceError::conflict(format!(
-                "session {session_id} is run by daemon {owner} of this fleet; this request \
-                 must reach that daemon"
-            ))),
+    /// Runs a method call on daemon `owner` (which runs the session) and returns its
+    /// answer as if it had been run here.
+    pub(crate) async fn forward(
+        &self,
+        owner: &str,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<serde_json::Value> {
+        let Some(node) = self.fleet() else {
+            return Err(ServiceError::internal("no fleet to forward to"));
+        };
+        match node.forward(owner, method, params).await {
+            Ok(ForwardReply::Result(value)) => Ok(value),
+            Ok(ForwardReply::Error(error)) => Err(
+                match serde_json::from_value::<devflow_protocol::ApiError>(error) {
+                    Ok(api) => ServiceError {
+                        code: api.error,
+                        message: api.message,
+                        field: api.details.as_ref().and_then(|d| d.field.clone()),
+                        value: api.details.and_then(|d| d.value),
+                    },
+                    Err(e) => ServiceError::internal(format!(
+                        "daemon {owner} answered with an unreadable error: {e}"
+                    )),
+                },
+            ),
+            Err(why) => Err(ServiceError::new(
+                devflow_protocol::ErrorCode::UpstreamError,
+                format!("{method} runs on daemon {owner}, which runs the session, but {why}"),
+            )),
         }
     }
 
