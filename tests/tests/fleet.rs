@@ -20,7 +20,7 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 
 /// The lease of these tests' daemons (the shortest allowed), so a takeover comes quickly.
-const LEASE_SECS: &str = "3";
+const LEASE_SECS: &str = "6";
 
 /// A change to simple-sidebar's stylesheet (as in s3.rs): the sidebar's min-height.
 fn css_diff(from: &str, to: &str) -> String {

@@ -24,7 +24,28 @@ pub(super) async fn run(node: Arc<FleetNode>, service: Service) {
     }
 }
 
+/// Renews every held lease, all at once and before anything else in the round: a slow
+/// round must not let a live daemon's leases lapse.
+async fn renew(node: &Arc<FleetNode>, service: &Service) -> anyhow::Result<()> {
+    let store = service.store_handle();
+    let claims = node.held_sessions().into_iter().map(|session_id| async move {
+        let claim = store
+            .claim_lease(&session_id, &node.daemon_id, crate::now_millis(), node.lease_ms())
+            .await;
+        (session_id, claim)
+    });
+    for (session_id, claim) in futures::future::join_all(claims).await {
+        if let LeaseClaim::Held(lease) = claim? {
+            tracing::warn!(session_id, owner = %lease.owner, "lost the session's lease; its pipeline stops here");
+            node.drop_hold(&session_id);
+            service.release_local(&session_id).await;
+        }
+    }
+    Ok(())
+}
+
 async fn round(node: &Arc<FleetNode>, service: &Service) -> anyhow::Result<()> {
+    renew(node, service).await?;
     node.register().await?;
     node.refresh_peers().await?;
     let store = service.store_handle();
@@ -42,18 +63,6 @@ async fn round(node: &Arc<FleetNode>, service: &Service) -> anyhow::Result<()> {
             None => {
                 node.drop_hold(&session_id);
                 store.delete_session(&session_id).await?;
-                continue;
-            }
-        }
-        match store
-            .claim_lease(&session_id, &node.daemon_id, now, node.lease_ms())
-            .await?
-        {
-            LeaseClaim::Granted(_) => {}
-            LeaseClaim::Held(lease) => {
-                tracing::warn!(session_id, owner = %lease.owner, "lost the session's lease; its pipeline stops here");
-                node.drop_hold(&session_id);
-                service.release_local(&session_id).await;
             }
         }
     }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use devflow_fleet::{Envelope, GateDecision};
+use devflow_fleet::{DaemonQueue, Envelope, GateDecision};
 use devflow_protocol::Event;
 use tokio::sync::mpsc;
 
@@ -53,6 +53,17 @@ pub(super) async fn receive(node: Arc<FleetNode>, service: Service) {
                 if let Err(error) = node.queue.ack(&batch).await {
                     tracing::warn!(%error, "could not ack received events (they come again and are dropped as repeats)");
                 }
+            }
+            Err(error) if error.is_queue_missing() => {
+                // Deleted behind this daemon's back (a sweeper that thought it gone, a
+                // person): made again under the same name, so its URL is unchanged.
+                tracing::warn!(%error, "this daemon's queue is gone; making it again");
+                if let Err(error) =
+                    DaemonQueue::create_with(node.queue.client(), &node.daemon_id).await
+                {
+                    tracing::warn!(%error, "could not make this daemon's queue again");
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
             Err(error) => {
                 tracing::warn!(%error, "could not receive from this daemon's queue");

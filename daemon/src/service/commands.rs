@@ -238,7 +238,12 @@ impl Service {
         }
         let service = self.clone();
         let session_id = session_id.to_string();
-        tokio::spawn(async move { service.drain_queue(&session_id).await });
+        let key = session_id.clone();
+        let worker = tokio::spawn(async move { service.drain_queue(&session_id).await });
+        let mut runtime = self.inner.runtime.lock().await;
+        if let Some(queue) = runtime.queues.get_mut(&key) {
+            queue.worker = Some(worker.abort_handle());
+        }
     }
 
     async fn drain_queue(&self, session_id: &str) {

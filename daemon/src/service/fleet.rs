@@ -379,13 +379,20 @@ impl Service {
     }
 
     /// Stops running a session here (its lease went to another daemon, or this daemon is
-    /// leaving): the preview and queue end on this daemon; the session's state is untouched.
+    /// leaving): the preview, the queue and the command running now end on this daemon; the
+    /// session's state is untouched.
     pub(crate) async fn release_local(&self, session_id: &str) {
         self.inner.parts.preview.stop(session_id).await;
         self.editors().stop(session_id).await;
         let mut runtime = self.inner.runtime.lock().await;
         if let Some(queue) = runtime.queues.get_mut(session_id) {
             queue.pending.clear();
+            // The command it is running now belongs to the new owner, which has failed it
+            // and rebuilt the files from the store: nothing more of it may be written here.
+            if let Some(worker) = queue.worker.take() {
+                worker.abort();
+            }
+            queue.worker_running = false;
         }
     }
 

@@ -80,6 +80,8 @@ struct SessionQueue {
     /// Fleet mode: commands ever put in `pending` here, so a repeated notice of a command
     /// queued on another daemon never runs it twice.
     taken: HashSet<String>,
+    /// The running worker, so a daemon that lost the session's lease can stop it.
+    worker: Option<tokio::task::AbortHandle>,
 }
 
 impl Service {
