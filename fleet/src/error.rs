@@ -34,7 +34,7 @@ pub enum FleetError {
     QueueDeletedRecently { queue: String, action: &'static str },
 
     #[error(
-        "SQS refused {action} on queue {queue} ({detail}); allow {action} on {arn} for the daemon's credentials (README, \"Fleet (preview)\", has the whole policy)"
+        "SQS refused {action} on queue {queue} ({detail}); allow {action} on {arn} for the daemon's credentials (README, \"Fleet\", has the whole policy)"
     )]
     AccessDenied {
         queue: String,
@@ -227,7 +227,7 @@ mod tests {
             arn: "arn:aws:sqs:us-east-1:<account>:devflow-daemon-*".into(),
             detail: "AccessDenied: no".into(),
         };
-        expect_test::expect![[r#"SQS refused sqs:SendMessage on queue devflow-daemon-b (AccessDenied: no); allow sqs:SendMessage on arn:aws:sqs:us-east-1:<account>:devflow-daemon-* for the daemon's credentials (README, "Fleet (preview)", has the whole policy)"#]]
+        expect_test::expect![[r#"SQS refused sqs:SendMessage on queue devflow-daemon-b (AccessDenied: no); allow sqs:SendMessage on arn:aws:sqs:us-east-1:<account>:devflow-daemon-* for the daemon's credentials (README, "Fleet", has the whole policy)"#]]
         .assert_eq(&denied.to_string());
         let unreachable = FleetError::Unreachable {
             endpoint: "http://127.0.0.1:1".into(),

@@ -75,7 +75,7 @@ where
         | "InvalidSignatureException" => StoreError::Database(format!(
             "DynamoDB refused dynamodb:{action} on table {table} ({code}: {message}); allow \
              dynamodb:{action} on arn:aws:dynamodb:<region>:<account>:table/{table} for the \
-             daemon's credentials (README, \"Fleet (preview)\", has the whole policy)"
+             daemon's credentials (README, \"Fleet\", has the whole policy)"
         )),
         "" => StoreError::Database(format!(
             "DynamoDB {action} on table {table} failed: {message}"
