@@ -68,14 +68,16 @@ impl<B> InjectBody<B> {
     }
 }
 
-/// What an HTML page goes through: its `<meta>` policies, then the injector.
+/// What an HTML page goes through: its `<meta>` policies, then the injector. Public (hidden)
+/// only so `tests/fuzz.rs` drives exactly the rewrite the proxy streams pages through.
 pub struct HtmlRewrite {
     pub meta: MetaPolicies,
     pub injector: Injector,
 }
 
 impl HtmlRewrite {
-    fn push(&mut self, chunk: Bytes, queue: &mut VecDeque<Bytes>) {
+    /// Feeds one chunk; what can be sent now is appended to `queue`, in order.
+    pub fn push(&mut self, chunk: Bytes, queue: &mut VecDeque<Bytes>) {
         let pieces = if self.meta.is_done() {
             vec![chunk]
         } else {
@@ -88,22 +90,24 @@ impl HtmlRewrite {
         }
     }
 
-    fn finish(&mut self, queue: &mut VecDeque<Bytes>) {
+    /// The page ended: the rest is appended to `queue`.
+    pub fn finish(&mut self, queue: &mut VecDeque<Bytes>) {
         for piece in self.meta.finish() {
             queue.extend(self.injector.push(piece));
         }
         queue.extend(self.injector.finish());
     }
 
-    /// A policy met before the tag is placed relies on the nonce: the tag carries it. (Placed
-    /// already, the tag precedes that `<meta>`, whose policy does not apply to it.)
+    /// A policy that relies on the nonce governs the tag when the tag goes after its
+    /// `<meta>`: then the tag carries the nonce. (Placed before it — already, or at the start
+    /// of the content — the tag is not governed by that policy and stays as it is.)
     fn nonce_if_needed(&mut self) {
         if self.injector.is_done() {
             return;
         }
-        if let Some(nonce) = self.meta.nonce_used() {
+        if let Some((nonce, from)) = self.meta.nonce_needed_from() {
             self.injector
-                .set_snippet(Bytes::from(crate::client_tag_with_nonce(nonce)));
+                .set_snippet_from(from, Bytes::from(crate::client_tag_with_nonce(nonce)));
         }
     }
 }

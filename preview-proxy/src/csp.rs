@@ -189,9 +189,12 @@ fn allow_connect(directive: &Directive, ws_origin: Option<&str>) -> Option<Vec<S
     Some(sources)
 }
 
-/// Longest tag [`MetaPolicies`] holds back while waiting for its `>`; a longer one passes
-/// through as it is.
-const MAX_TAG: usize = 16 * 1024;
+/// Longest tag [`MetaPolicies`] holds back while waiting for its `>`: a tag with more bytes
+/// before its `>` ends the scan and passes through as it is — also when it came whole, so
+/// that the output does not depend on the chunks.
+pub const MAX_TAG: usize = 16 * 1024;
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Start tags that may stand in a document's head; any other start tag, or text, ends the
 /// head (as the HTML parser's "in head" mode does), and a policy in a `<meta>` after that is
@@ -230,6 +233,10 @@ pub struct MetaPolicies {
     held: bytes::BytesMut,
     state: MetaScan,
     nonce_used: bool,
+    /// Bytes emitted while the head was scanned.
+    emitted: usize,
+    /// Where (in the output) the first `<meta>` whose policy relies on the nonce ends.
+    nonce_from: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,6 +269,8 @@ impl MetaPolicies {
             held: bytes::BytesMut::new(),
             state: MetaScan::Markup,
             nonce_used: false,
+            emitted: 0,
+            nonce_from: None,
         }
     }
 
@@ -269,6 +278,13 @@ impl MetaPolicies {
     /// after that `<meta>`.
     pub fn nonce_used(&self) -> Option<&str> {
         self.nonce.as_deref().filter(|_| self.nonce_used)
+    }
+
+    /// [`MetaPolicies::nonce_used`], with the offset in the output where the first `<meta>`
+    /// relying on it ends: a script tag placed at or after it must carry the nonce, one
+    /// placed before it is not governed by that policy.
+    pub fn nonce_needed_from(&self) -> Option<(&str, usize)> {
+        self.nonce_used().zip(self.nonce_from)
     }
 
     /// Whether the head is over (everything after passes straight through).
@@ -342,10 +358,16 @@ impl MetaPolicies {
                         .map(|i| pos + i);
                     let text_end = lt.unwrap_or(buffer.len());
                     let text = &buffer[pos..text_end];
-                    // Text in the head ends it (a BOM is not text).
-                    let text = text
-                        .strip_prefix(b"\xEF\xBB\xBF".as_slice())
-                        .unwrap_or(text);
+                    // Text in the head ends it; a BOM is not text, but only first in the page.
+                    let text = if pos == 0 && self.emitted == 0 && out.is_empty() {
+                        if lt.is_none() && text.len() < BOM.len() && BOM.starts_with(text) {
+                            // The start of a BOM, cut by the chunk: wait for the rest.
+                            break Step::NeedMore { emit: pos };
+                        }
+                        text.strip_prefix(BOM).unwrap_or(text)
+                    } else {
+                        text
+                    };
                     if text.iter().any(|b| !b.is_ascii_whitespace()) {
                         self.state = MetaScan::Done;
                         continue;
@@ -353,7 +375,12 @@ impl MetaPolicies {
                     let Some(lt) = lt else {
                         break Step::NeedMore { emit: buffer.len() };
                     };
-                    match self.tag_at(&buffer, lt) {
+                    let tag = self.tag_at(&buffer, lt);
+                    if tag.end().is_some_and(|end| end - 1 - lt > MAX_TAG) {
+                        self.state = MetaScan::Done;
+                        continue;
+                    }
+                    match tag {
                         Tag::Incomplete => {
                             if buffer.len() - lt > MAX_TAG {
                                 self.state = MetaScan::Done;
@@ -378,6 +405,12 @@ impl MetaPolicies {
                                     out.push(before);
                                 }
                                 out.push(bytes::Bytes::from(rewritten));
+                                if self.nonce_used && self.nonce_from.is_none() {
+                                    self.nonce_from = Some(
+                                        self.emitted
+                                            + out.iter().map(bytes::Bytes::len).sum::<usize>(),
+                                    );
+                                }
                                 let _ = buffer.split_to(end - lt);
                                 pos = 0;
                             } else {
@@ -402,6 +435,7 @@ impl MetaPolicies {
                 self.held.extend_from_slice(&buffer);
             }
         }
+        self.emitted += out.iter().map(bytes::Bytes::len).sum::<usize>();
         out
     }
 
@@ -519,6 +553,16 @@ enum Tag {
     Meta { end: usize },
     /// Something that cannot be in a head.
     EndOfHead,
+}
+
+impl Tag {
+    /// Where a complete tag or declaration ends.
+    fn end(&self) -> Option<usize> {
+        match *self {
+            Tag::Skip { end } | Tag::RawText { end, .. } | Tag::Meta { end } => Some(end),
+            Tag::Incomplete | Tag::Comment | Tag::EndOfHead => None,
+        }
+    }
 }
 
 /// One attribute of a tag: its name, the whole `name=value` span and the value's span

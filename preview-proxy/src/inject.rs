@@ -2,9 +2,11 @@
 //! byte stream without buffering the page. Pure: bytes in, bytes out, no IO.
 //!
 //! Where: right after the `<head …>` start tag when the document has one before any content;
-//! otherwise right before the first `</body` if it starts within the lookahead; otherwise at
-//! the start of the content (after any BOM, doctype, comments and `<html>` tag, so the page
-//! keeps its standards mode). Every decision is taken on the first `lookahead` bytes only,
+//! otherwise right before the first `</body>` end tag if it starts within the lookahead (one
+//! in a comment, inside another tag or in the text of a `script`, `style`, `title`,
+//! `textarea` or `noscript` element is not the body's end: a tag put there would not run);
+//! otherwise at the start of the content (after any BOM, doctype, comments and `<html>` tag,
+//! so the page keeps its standards mode). Every decision is taken on the first `lookahead` bytes only,
 //! so the output never depends on how the stream is cut into chunks, and at most
 //! `lookahead` bytes are ever held back.
 
@@ -17,6 +19,9 @@ pub const DEFAULT_LOOKAHEAD: usize = 16 * 1024;
 #[derive(Debug)]
 pub struct Injector {
     snippet: Bytes,
+    /// The snippet to place instead at or after this stream offset (see
+    /// [`Injector::set_snippet_from`]).
+    later_snippet: Option<(usize, Bytes)>,
     lookahead: usize,
     /// Bytes received but not yet emitted (only before the decision).
     held: BytesMut,
@@ -31,9 +36,34 @@ struct Scan {
     prelude_end: usize,
     /// Set once the prelude held no `<head>`: content starts at `prelude_end`.
     no_head: bool,
-    /// Where the `</body` search resumes.
+    /// Where the `</body` search resumes, and in what.
     body_from: usize,
+    body_state: Markup,
 }
+
+/// What the `</body` search is inside of where it resumes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Markup {
+    /// Between tags, in text.
+    #[default]
+    Between,
+    /// `<!-- … -->`.
+    Comment,
+    /// `<!…>`, `<?…>` or `</` not followed by a letter: up to the next `>`.
+    Bogus,
+    /// A tag after its name: up to its `>`, skipping quoted values; a start tag of a text
+    /// element goes on into that element's text.
+    Tag {
+        quote: Option<u8>,
+        text_element: Option<&'static [u8]>,
+    },
+    /// The text of a `script`, `style`, … element, up to its end tag.
+    Text(&'static [u8]),
+}
+
+/// Elements whose content is text up to their own end tag (raw text, escapable raw text, and
+/// `noscript` as a browser with scripting reads it).
+const TEXT_ELEMENTS: [&[u8]; 5] = [b"script", b"style", b"title", b"textarea", b"noscript"];
 
 /// The outcome of scanning what is held so far.
 enum Decision {
@@ -51,6 +81,7 @@ impl Injector {
     pub fn with_lookahead(snippet: Bytes, lookahead: usize) -> Self {
         Injector {
             snippet,
+            later_snippet: None,
             lookahead: lookahead.max(16),
             held: BytesMut::new(),
             scan: Scan::default(),
@@ -63,11 +94,14 @@ impl Injector {
         self.done
     }
 
-    /// Replaces the snippet, if it has not been placed yet (a `<meta>` policy met on the way
-    /// needs the script tag to carry a nonce).
-    pub fn set_snippet(&mut self, snippet: Bytes) {
+    /// Places `snippet` instead when the place chosen is at or after stream offset `from`, if
+    /// nothing has been placed yet: a `<meta>` policy ending at `from` governs the script tags
+    /// after it, which must then carry its nonce, and not one placed before it. Choosing by
+    /// the place, not by when the `<meta>` was seen, keeps the output independent of how the
+    /// stream is cut into chunks.
+    pub fn set_snippet_from(&mut self, from: usize, snippet: Bytes) {
         if !self.done {
-            self.snippet = snippet;
+            self.later_snippet = Some((from, snippet));
         }
     }
 
@@ -119,10 +153,17 @@ impl Injector {
         self.emit(held, at)
     }
 
+    /// Places the snippet at `at`; `bytes` starts at the start of the stream (nothing is
+    /// emitted before the decision), so `at` is a stream offset.
     fn emit(&mut self, mut bytes: Bytes, at: usize) -> Vec<Bytes> {
         self.done = true;
-        let before = bytes.split_to(at.min(bytes.len()));
-        [before, self.snippet.clone(), bytes]
+        let at = at.min(bytes.len());
+        let snippet = match self.later_snippet.take() {
+            Some((from, later)) if at >= from => later,
+            _ => self.snippet.clone(),
+        };
+        let before = bytes.split_to(at);
+        [before, snippet, bytes]
             .into_iter()
             .filter(|b| !b.is_empty())
             .collect()
@@ -150,7 +191,7 @@ impl Scan {
                 }
             }
         }
-        match find_body_end(window, self.body_from) {
+        match find_body_end(window, self.body_from, &mut self.body_state) {
             BodySearch::Found(at) => Decision::At(at),
             BodySearch::NotYet { resume } => {
                 self.body_from = resume;
@@ -245,24 +286,155 @@ fn scan_prelude(bytes: &[u8], mut pos: usize) -> Prelude {
 enum BodySearch {
     /// `</body` starts here.
     Found(usize),
-    /// Not in the bytes so far; a match could still start at `resume`.
+    /// Not in the bytes so far; the search resumes at `resume` (in the state left behind).
     NotYet { resume: usize },
 }
 
-/// The first `</body` followed by a delimiter, at or after `from`.
-fn find_body_end(bytes: &[u8], from: usize) -> BodySearch {
-    const NEEDLE: &[u8] = b"</body";
+/// The first `</body>` end tag at or after `from` that is markup: not in a comment, inside
+/// another tag or in a text element's text. `state` is what `from` is inside of; it is left
+/// as what `resume` is inside of.
+fn find_body_end(bytes: &[u8], from: usize, state: &mut Markup) -> BodySearch {
     let mut i = from;
-    while i + NEEDLE.len() < bytes.len() {
+    while i < bytes.len() {
+        match *state {
+            Markup::Comment => match find(bytes, i, b"-->") {
+                Some(at) => {
+                    *state = Markup::Between;
+                    i = at + 3;
+                }
+                // The last two bytes may begin the `-->`.
+                None => {
+                    return BodySearch::NotYet {
+                        resume: bytes.len().saturating_sub(2).max(i),
+                    }
+                }
+            },
+            Markup::Bogus => match bytes[i..].iter().position(|b| *b == b'>') {
+                Some(at) => {
+                    *state = Markup::Between;
+                    i += at + 1;
+                }
+                None => i = bytes.len(),
+            },
+            Markup::Tag {
+                mut quote,
+                text_element,
+            } => {
+                let mut end = None;
+                for (at, &b) in bytes.iter().enumerate().skip(i) {
+                    match quote {
+                        Some(q) if b == q => quote = None,
+                        Some(_) => {}
+                        None if b == b'"' || b == b'\'' => quote = Some(b),
+                        None if b == b'>' => {
+                            end = Some(at + 1);
+                            break;
+                        }
+                        None => {}
+                    }
+                }
+                match end {
+                    Some(after) => {
+                        *state = text_element.map_or(Markup::Between, Markup::Text);
+                        i = after;
+                    }
+                    None => {
+                        *state = Markup::Tag {
+                            quote,
+                            text_element,
+                        };
+                        i = bytes.len();
+                    }
+                }
+            }
+            Markup::Text(name) => match find_text_end(bytes, i, name) {
+                Ok(at) => {
+                    *state = Markup::Between;
+                    i = at;
+                }
+                Err(resume) => return BodySearch::NotYet { resume },
+            },
+            Markup::Between => {
+                let Some(lt) = bytes[i..].iter().position(|b| *b == b'<').map(|at| i + at) else {
+                    return BodySearch::NotYet {
+                        resume: bytes.len(),
+                    };
+                };
+                let rest = &bytes[lt..];
+                if rest.len() < 2 {
+                    return BodySearch::NotYet { resume: lt };
+                }
+                let closing = rest[1] == b'/';
+                let name_start = if closing { 2 } else { 1 };
+                match rest[1] {
+                    b'!' if rest.len() < 4 && b"<!--".starts_with(rest) => {
+                        return BodySearch::NotYet { resume: lt }
+                    }
+                    b'!' if rest.starts_with(b"<!--") => {
+                        *state = Markup::Comment;
+                        i = lt + 4;
+                    }
+                    b'!' | b'?' => {
+                        *state = Markup::Bogus;
+                        i = lt + 2;
+                    }
+                    _ if rest.len() <= name_start => return BodySearch::NotYet { resume: lt },
+                    _ if closing && !rest[2].is_ascii_alphabetic() => {
+                        *state = Markup::Bogus;
+                        i = lt + 2;
+                    }
+                    c if closing || c.is_ascii_alphabetic() => {
+                        let name_len = rest[name_start..]
+                            .iter()
+                            .take_while(|b| !is_delimiter(**b))
+                            .count();
+                        if name_start + name_len == rest.len() {
+                            // The name may go on in the next chunk.
+                            return BodySearch::NotYet { resume: lt };
+                        }
+                        let name = &rest[name_start..name_start + name_len];
+                        if closing && name.eq_ignore_ascii_case(b"body") {
+                            return BodySearch::Found(lt);
+                        }
+                        let text_element = if closing {
+                            None
+                        } else {
+                            TEXT_ELEMENTS
+                                .iter()
+                                .find(|t| name.eq_ignore_ascii_case(t))
+                                .copied()
+                        };
+                        *state = Markup::Tag {
+                            quote: None,
+                            text_element,
+                        };
+                        i = lt + name_start + name_len;
+                    }
+                    // A `<` that starts no tag is text.
+                    _ => i = lt + 1,
+                }
+            }
+        }
+    }
+    BodySearch::NotYet { resume: i }
+}
+
+/// Where the end tag `</name` (any case, followed by a delimiter) starts, at or after
+/// `from`; else where the search must resume (a match may begin in the last bytes).
+fn find_text_end(bytes: &[u8], from: usize, name: &[u8]) -> Result<usize, usize> {
+    let len = name.len() + 2;
+    let mut i = from;
+    while i + len < bytes.len() {
         if bytes[i] == b'<'
-            && bytes[i..i + NEEDLE.len()].eq_ignore_ascii_case(NEEDLE)
-            && is_delimiter(bytes[i + NEEDLE.len()])
+            && bytes[i + 1] == b'/'
+            && bytes[i + 2..i + len].eq_ignore_ascii_case(name)
+            && is_delimiter(bytes[i + len])
         {
-            return BodySearch::Found(i);
+            return Ok(i);
         }
         i += 1;
     }
-    BodySearch::NotYet { resume: i }
+    Err(i)
 }
 
 fn is_delimiter(b: u8) -> bool {

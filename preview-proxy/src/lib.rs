@@ -23,6 +23,10 @@ use std::sync::Arc;
 
 pub use reload::{ClientReport, Notifier};
 
+/// The page rewrite the proxy streams HTML through; exported for the fuzz tests only.
+#[doc(hidden)]
+pub use body::HtmlRewrite;
+
 /// Where the proxied site comes from.
 #[derive(Debug, Clone)]
 pub enum Upstream {

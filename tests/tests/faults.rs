@@ -1,6 +1,7 @@
 //! Faults the daemon must survive, against the real binary: `kill -9` at random points of
 //! the pipeline (a bounded loop of trials), a disk that fills up under the workspace or the
-//! state dir (a small tmpfs), and a proposer that never answers.
+//! state dir (a small tmpfs), a proposer that never answers, and a dev server that keeps
+//! crashing (restarted with a growing back-off, the session usable, its group ended on stop).
 //!
 //! After every kill the daemon is restarted on the same state dir and must still hold every
 //! command and event it acknowledged, with seqs gap-free; no file may be half-written (each
@@ -13,7 +14,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use devflow_tests::session::{create_dir_session, wait_final};
+use devflow_tests::daemon::eventually;
+use devflow_tests::session::{create_dir_session, running_session, wait_final};
 use devflow_tests::{Client, Daemon, RestClient};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -539,5 +541,278 @@ async fn a_proposer_that_never_answers_times_out_into_a_clean_failure() {
     assert_eq!(
         wait_final(&mut client, &session_id, &next).await["status"],
         "READY"
+    );
+}
+
+/// How many times the crash-loop fixture's dev server dies before a run of it stays up.
+const CRASHES: usize = 4;
+
+/// The crash-loop fixture's `dev` script: serves the site's files. Of its first [`CRASHES`]
+/// runs, the even ones exit with an error 700 ms after their first answer (the daemon's
+/// readiness probe), the odd ones at once, before answering at all; later runs stay up.
+/// Every start and exit is appended to `runs.log` beside the site (so the watcher sees
+/// nothing), with the pid, process group, port, the daemon's owner marker and the time.
+const CRASH_LOOP_SERVER: &str = r#"
+const fs = require('fs');
+const http = require('http');
+const path = require('path');
+const CRASHES = Number(process.argv[2]);
+const log = path.join(__dirname, '..', 'runs.log');
+const record = (entry) => fs.appendFileSync(log, JSON.stringify({ ...entry, at: Date.now() }) + '\n');
+const run = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter((l) => l.includes('"start"')).length : 0;
+const group = Number(fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ')[2]);
+record({ event: 'start', pid: process.pid, group, port: Number(process.env.PORT), owner: process.env.DEVFLOW_PREVIEW_OWNER || '' });
+const crash = () => { record({ event: 'exit' }); console.error('crash-loop fixture: exiting on purpose'); process.exit(1); };
+if (run < CRASHES && run % 2 === 1) crash();
+let exiting = false;
+http.createServer((req, res) => {
+  const file = req.url === '/' ? 'index.html' : decodeURIComponent(req.url.split('?')[0]).slice(1);
+  fs.readFile(path.join(__dirname, file.replace(/\.\.+/g, '')), (error, body) => {
+    if (error) { res.statusCode = 404; res.end('not found'); }
+    else { res.setHeader('content-type', file.endsWith('.css') ? 'text/css' : 'text/html'); res.end(body); }
+    if (run < CRASHES && !exiting) {
+      exiting = true;
+      setTimeout(crash, 700);
+    }
+  });
+}).listen(Number(process.env.PORT), '127.0.0.1');
+"#;
+
+/// The lines of `runs.log`.
+fn runs(log: &Path) -> Vec<Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
+}
+
+/// The live processes (zombies have ended) for which `keep` holds, given their `/proc`
+/// folder: pid and command line each.
+fn processes(keep: impl Fn(&Path) -> bool) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc") {
+        let Ok(entry) = entry else { continue };
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let zombie = stat
+            .rfind(')')
+            .is_none_or(|at| stat[at + 1..].trim_start().starts_with('Z'));
+        if !zombie && keep(&entry.path()) {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            found.push(format!(
+                "{pid}: {}",
+                String::from_utf8_lossy(&cmdline).replace('\0', " ")
+            ));
+        }
+    }
+    found
+}
+
+/// The process group of a `/proc/<pid>` folder's process.
+fn process_group(proc_dir: &Path) -> Option<u64> {
+    let stat = std::fs::read_to_string(proc_dir.join("stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// Whether a `/proc/<pid>` folder's process has `NAME=value` in its environment.
+fn has_env(proc_dir: &Path, name: &str, value: &str) -> bool {
+    let wanted = format!("{name}={value}");
+    std::fs::read(proc_dir.join("environ")).is_ok_and(|environ| {
+        environ
+            .split(|b| *b == 0)
+            .any(|pair| pair == wanted.as_bytes())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_looping_dev_server_is_restarted_with_growing_back_off_and_stopped_with_its_group()
+{
+    let npm = Command::new("npm").arg("--version").output();
+    if !npm.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: npm/node are not installed");
+        return;
+    }
+    let temp = tempfile::tempdir().expect("tempdir");
+    let site = temp.path().join("site");
+    tiny_site(&site);
+    std::fs::create_dir_all(site.join("node_modules")).expect("mkdir");
+    std::fs::write(
+        site.join("package.json"),
+        json!({"name": "crash-loop", "private": true,
+               "scripts": {"dev": format!("node server.js {CRASHES}")}})
+        .to_string(),
+    )
+    .expect("write");
+    std::fs::write(site.join("server.js"), CRASH_LOOP_SERVER).expect("write");
+    let log = temp.path().join("runs.log");
+
+    let daemon = Daemon::start(&temp.path().join("state"));
+    let mut client = RestClient::new(&daemon);
+    let (session_id, preview_url) = running_session(&mut client, &site).await;
+
+    // Every crash, after answering or before, becomes a PREVIEW_ERROR naming the exit and
+    // the back-off before the restart.
+    let mut crashes: Vec<(i64, u64, String)> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while crashes.len() < CRASHES {
+        assert!(
+            Instant::now() < deadline,
+            "only {} crashes reported: {crashes:?}",
+            crashes.len()
+        );
+        let Ok(event) = tokio::time::timeout(Duration::from_secs(60), client.next_event()).await
+        else {
+            panic!(
+                "no event for a minute after {} crashes: {crashes:?}",
+                crashes.len()
+            );
+        };
+        if event["type"] != "PREVIEW_ERROR" || event["data"]["source"] != "dev-server" {
+            continue;
+        }
+        let message = event["data"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("the dev server exited (exit code 1)"),
+            "{event}"
+        );
+        assert!(
+            message.contains("crash-loop fixture: exiting on purpose"),
+            "the server's last output is in the message: {event}"
+        );
+        let back_off: u64 = message
+            .split("restarting in ")
+            .nth(1)
+            .and_then(|rest| rest.split(" ms").next())
+            .and_then(|ms| ms.parse().ok())
+            .unwrap_or_else(|| panic!("no back-off in {message}"));
+        let at = event["at"].as_i64().expect("at");
+        crashes.push((at, back_off, message.to_string()));
+    }
+
+    // The back-off grows: each announced pause is twice the one before.
+    let back_offs: Vec<u64> = crashes.iter().map(|(_, ms, _)| *ms).collect();
+    assert!(
+        back_offs.windows(2).all(|w| w[1] == w[0] * 2),
+        "back-offs {back_offs:?}"
+    );
+    // And it is kept: every restart came at least the announced pause after the exit
+    // before it (both times written by the fixture), so the crashes spread out.
+    let stable = eventually(
+        Duration::from_secs(120),
+        "the run after the last crash",
+        || async {
+            let runs = runs(&log);
+            let starts = runs.iter().filter(|r| r["event"] == "start").count();
+            (starts > CRASHES).then_some(runs)
+        },
+    )
+    .await;
+    let starts: Vec<&Value> = stable.iter().filter(|r| r["event"] == "start").collect();
+    let exits: Vec<&Value> = stable.iter().filter(|r| r["event"] == "exit").collect();
+    assert_eq!(exits.len(), CRASHES, "{stable:?}");
+    for (i, back_off) in back_offs.iter().enumerate() {
+        let pause =
+            starts[i + 1]["at"].as_i64().expect("at") - exits[i]["at"].as_i64().expect("at");
+        assert!(
+            pause >= *back_off as i64,
+            "restart {} came {pause} ms after the exit, under the announced {back_off} ms",
+            i + 1
+        );
+    }
+    let gaps: Vec<i64> = crashes.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    eprintln!("crash events {gaps:?} ms apart; back-offs {back_offs:?} ms");
+    assert!(
+        gaps.last() > gaps.first(),
+        "the crashes did not spread out: {gaps:?} ms apart"
+    );
+    let port = starts[0]["port"].as_u64().expect("port");
+    assert!(
+        starts.iter().all(|s| s["port"].as_u64() == Some(port)),
+        "every restart on the same port: {starts:?}"
+    );
+    let owner = starts[0]["owner"].as_str().unwrap_or_default().to_string();
+    assert!(!owner.is_empty(), "the dev server carries the owner marker");
+
+    // The session stayed usable: the page comes through the proxy from the run that stayed
+    // up, and a builtin instruction goes all the way.
+    eventually(
+        Duration::from_secs(60),
+        "the preview to answer again",
+        || async {
+            let page = reqwest::get(&preview_url).await.ok()?;
+            page.status().is_success().then_some(())
+        },
+    )
+    .await;
+    let session = client
+        .call("session/get", json!({"sessionId": session_id}))
+        .await
+        .expect("session/get");
+    assert_eq!(session["status"], "RUNNING", "{session}");
+    let queued = client
+        .call(
+            "command/submit",
+            json!({"sessionId": session_id, "instruction": "make the text color #112233"}),
+        )
+        .await
+        .expect("submit");
+    let command_id = queued["commandId"].as_str().expect("id").to_string();
+    let command = wait_final(&mut client, &session_id, &command_id).await;
+    assert_eq!(command["status"], "READY", "{command}");
+    let css = std::fs::read_to_string(site.join("css/site.css")).expect("css");
+    assert!(css.contains("#112233"), "{css}");
+
+    // Stopping the session ends the dev server's whole group: nothing is left in the group of
+    // any of its runs, nothing working in the site carries this daemon's owner marker (other
+    // parts of the daemon may run children with it), and nothing listens on the port.
+    let groups: Vec<u64> = starts
+        .iter()
+        .map(|s| s["group"].as_u64().expect("group"))
+        .collect();
+    let site_dir = std::fs::canonicalize(&site).expect("site");
+    let left = || {
+        processes(|proc_dir| {
+            process_group(proc_dir).is_some_and(|g| groups.contains(&g))
+                || (has_env(proc_dir, "DEVFLOW_PREVIEW_OWNER", &owner)
+                    && std::fs::read_link(proc_dir.join("cwd"))
+                        .is_ok_and(|cwd| cwd.starts_with(&site_dir)))
+        })
+    };
+    assert!(
+        !left().is_empty(),
+        "the running dev server is found by its group"
+    );
+    let stopped = client
+        .call("session/stop", json!({"sessionId": session_id}))
+        .await
+        .expect("session/stop");
+    assert_eq!(stopped["status"], "STOPPED", "{stopped}");
+    let gone_by = Instant::now() + Duration::from_secs(20);
+    loop {
+        let still = left();
+        let listening = std::net::TcpStream::connect(("127.0.0.1", port as u16)).is_ok();
+        if still.is_empty() && !listening {
+            break;
+        }
+        assert!(
+            Instant::now() < gone_by,
+            "after the stop, still running: {still:?}; port {port} listening: {listening}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // No restart comes after the stop.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        runs(&log).iter().filter(|r| r["event"] == "start").count(),
+        starts.len(),
+        "the dev server was started again after the stop"
     );
 }

@@ -577,3 +577,107 @@ async fn two_daemons_appending_to_fifty_sessions_leave_no_gap_or_duplicate() {
         assert_eq!(events_through(&b, session_id, 0, last).await, events);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_dynamodb_ttl_leaves_of_a_session_is_removed_by_the_fleet() {
+    use devflow_store::Store as _;
+    let fleet = Fleet::new("ttl-").await;
+    let a = fleet.start("a", &[]);
+    let b = fleet.start("b", &[]);
+    let site = fleet.temp.path().join("site");
+    std::fs::create_dir_all(&site).expect("site");
+    std::fs::write(site.join("index.html"), "<h1>hi</h1>\n").expect("index");
+    let mut on_a = RestClient::new(&a);
+    let created = on_a
+        .call(
+            "session/create",
+            json!({"source": {"kind": "dir", "path": site}}),
+        )
+        .await
+        .expect("create");
+    let session_id = created["sessionId"].as_str().expect("id").to_string();
+    let queued = on_a
+        .call(
+            "patch/apply",
+            json!({"sessionId": session_id, "unified_diff": "--- a/index.html\n+++ b/index.html\n@@ -1 +1 @@\n-<h1>hi</h1>\n+<h1>hello</h1>\n"}),
+        )
+        .await
+        .expect("patch");
+    let command_id = queued["commandId"].as_str().expect("id").to_string();
+    command_until(
+        &a,
+        &session_id,
+        &command_id,
+        Duration::from_secs(60),
+        "the patch never ended",
+        |c| c["status"] == "READY",
+    )
+    .await;
+    // Stopped (through B, forwarded to A), then its item removed as DynamoDB's TTL does.
+    RestClient::new(&b)
+        .call("session/stop", json!({"sessionId": session_id}))
+        .await
+        .expect("stop through B");
+    let store =
+        devflow_store_dynamodb::DynamoStore::connect(devflow_store_dynamodb::DynamoOptions {
+            table_prefix: "ttl-".into(),
+            endpoint: Some(fleet.moto.endpoint.clone()),
+            region: Some(devflow_tests::moto::REGION.into()),
+            credentials: Some((
+                devflow_tests::moto::ACCESS_KEY_ID.into(),
+                devflow_tests::moto::SECRET_ACCESS_KEY.into(),
+            )),
+            ..devflow_store_dynamodb::DynamoOptions::default()
+        })
+        .await;
+    assert!(!store
+        .events_after(&session_id, 0, 10)
+        .await
+        .expect("events")
+        .is_empty());
+    store
+        .client()
+        .delete_item()
+        .table_name("ttl-sessions")
+        .key(
+            "sessionId",
+            aws_sdk_dynamodb::types::AttributeValue::S(session_id.clone()),
+        )
+        .send()
+        .await
+        .expect("delete the session item");
+    // Once the stopped session's lease has expired, a daemon removes the rest.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let events = store
+            .events_after(&session_id, 0, 10)
+            .await
+            .expect("events");
+        let commands = store
+            .command_page(&session_id, 10, None)
+            .await
+            .expect("commands");
+        let lease = store.get_lease(&session_id).await.expect("lease");
+        let patches = store.list_patches(&session_id).await.expect("patches");
+        if events.is_empty()
+            && commands.commands.is_empty()
+            && lease.is_none()
+            && patches.is_empty()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "left behind: {} events, {} commands, {} patches, lease {lease:?}",
+            events.len(),
+            commands.commands.len(),
+            patches.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let gone = RestClient::new(&b)
+        .call("session/get", json!({"sessionId": session_id}))
+        .await
+        .expect_err("the session is gone");
+    assert_eq!(gone.status, 404);
+}

@@ -226,12 +226,15 @@ async fn supervise(
         };
         if let Some(message) = failure {
             terminate(&mut child, pid, &group).await;
-            let summary = with_tail(&message, &tail);
             if let Some(ready) = ready.take() {
-                let _ = ready.send(Err(summary));
+                let _ = ready.send(Err(with_tail(&message, &tail)));
                 return;
             }
-            events(DevEvent::Crashed(summary));
+            // A restart that dies before it answers: said like a crash after answering, with
+            // the back-off (repeats of one text would be announced only once a while).
+            let message = format!("{message}; restarting in {} ms", backoff.as_millis());
+            tracing::warn!(session_id = %spec.session_id, "{message}");
+            events(DevEvent::Crashed(with_tail(&message, &tail)));
         } else {
             let outcome = tokio::select! {
                 status = child.wait() => Outcome::<()>::Exited(status),

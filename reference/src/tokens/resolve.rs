@@ -11,7 +11,8 @@ use super::tree::RawToken;
 use super::value::{infer, render, TokenType};
 use super::TokenError;
 
-/// Longer alias chains are rejected rather than followed: resolution recurses once per hop.
+/// The most tokens an alias chain may have: longer chains are rejected rather than followed
+/// (resolution recurses once per hop).
 pub(super) const MAX_ALIAS_DEPTH: usize = 64;
 
 #[derive(Debug, Clone)]
@@ -19,6 +20,10 @@ struct Resolved {
     ty: TokenType,
     css: String,
     alias_of: Option<String>,
+    /// The longest alias chain below this token, in hops (0: no reference). Lets a chain be
+    /// measured whole when part of it was resolved earlier, so whether it is too long does
+    /// not depend on the order tokens are resolved in (their names).
+    hops: usize,
 }
 
 pub(super) fn resolve_all(
@@ -124,6 +129,13 @@ impl<'a> Resolver<'a> {
             });
         }
         let resolved = self.resolve(target)?;
+        // The chain: the tokens being resolved, the target, and the chain below it.
+        if self.stack.len() + 1 + resolved.hops > MAX_ALIAS_DEPTH {
+            return Err(TokenError::AliasChainTooLong {
+                path: from.path.clone(),
+                limit: MAX_ALIAS_DEPTH,
+            });
+        }
         Ok((target.path.clone(), resolved))
     }
 
@@ -163,24 +175,58 @@ impl<'a> Resolver<'a> {
                         ty,
                         css,
                         alias_of: Some(target),
+                        hops: resolved.hops + 1,
                     });
                 }
             }
         }
 
-        let value = self.substitute(token, &token.value)?;
+        let mut hops = 0;
+        let value = self.substitute(token, &token.value, &mut hops)?;
         let ty = declared.unwrap_or_else(|| infer(&token.path, &value, token.legacy));
+        if let Some(reference) = self.made_reference(&value) {
+            return Err(invalid(
+                &ty,
+                &value,
+                format!(
+                    "with its references replaced it reads `{{{reference}}}`, a reference \
+                     no one resolves; write each reference once, as `{{path}}`, without \
+                     braces around it"
+                ),
+            ));
+        }
         let css =
             render(&ty, &value, token.legacy).map_err(|reason| invalid(&ty, &value, reason))?;
         Ok(Resolved {
             ty,
             css,
             alias_of: None,
+            hops,
         })
     }
 
-    /// Replaces every reference inside a value by the referenced token's CSS text.
-    fn substitute(&mut self, token: &RawToken, value: &Value) -> Result<Value, TokenError> {
+    /// A reference to a token that substitution itself put together (`{{a}}` with `a` = `b`
+    /// reads `{b}`): refused rather than left in the value as an alias never resolved.
+    fn made_reference(&self, value: &Value) -> Option<String> {
+        match value {
+            Value::String(text) => references(text)
+                .into_iter()
+                .find(|(_, reference)| self.target(reference).is_some())
+                .map(|(_, reference)| reference.to_string()),
+            Value::Array(items) => items.iter().find_map(|item| self.made_reference(item)),
+            Value::Object(members) => members.values().find_map(|item| self.made_reference(item)),
+            _ => None,
+        }
+    }
+
+    /// Replaces every reference inside a value by the referenced token's CSS text; `hops`
+    /// becomes at least one more than the longest chain below a referenced token.
+    fn substitute(
+        &mut self,
+        token: &RawToken,
+        value: &Value,
+        hops: &mut usize,
+    ) -> Result<Value, TokenError> {
         Ok(match value {
             Value::String(text) => {
                 let refs = references(text);
@@ -191,6 +237,7 @@ impl<'a> Resolver<'a> {
                 let mut last = 0;
                 for (range, reference) in refs {
                     let (_, resolved) = self.follow(token, reference)?;
+                    *hops = (*hops).max(resolved.hops + 1);
                     out.push_str(&text[last..range.start]);
                     out.push_str(&resolved.css);
                     last = range.end;
@@ -201,13 +248,13 @@ impl<'a> Resolver<'a> {
             Value::Array(items) => Value::Array(
                 items
                     .iter()
-                    .map(|item| self.substitute(token, item))
+                    .map(|item| self.substitute(token, item, hops))
                     .collect::<Result<_, _>>()?,
             ),
             Value::Object(members) => Value::Object(
                 members
                     .iter()
-                    .map(|(key, item)| Ok((key.clone(), self.substitute(token, item)?)))
+                    .map(|(key, item)| Ok((key.clone(), self.substitute(token, item, hops)?)))
                     .collect::<Result<_, TokenError>>()?,
             ),
             other => other.clone(),
