@@ -7,6 +7,11 @@
 //! millisecond or two; a file still open for writing waits for a quiet `window` (50 ms);
 //! and after a batch, further events are coalesced until `window` has passed, so a burst
 //! (a checkout, a build) becomes one reload, not fifty.
+//!
+//! Every session's watcher shares one inotify instance ([`Inotify`]): the kernel allows 128
+//! instances per user by default (`fs.inotify.max_user_instances`), so one per session ran
+//! out near 120 sessions, while watches (one per folder, 8192+ by default) are plentiful.
+//! Events are routed to the sessions whose folder holds the path.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -196,14 +201,110 @@ impl OwnWrites {
     }
 }
 
-/// A running watcher; dropping it stops it.
+type EventSender = tokio::sync::mpsc::UnboundedSender<notify::Result<notify::Event>>;
+
+/// The daemon's one inotify instance and who listens to what.
+struct Inotify {
+    watcher: std::sync::Mutex<Watches>,
+    /// (watcher id, root, where its events go). Locked by notify's event thread: never
+    /// held while calling into `watcher`, which waits for that thread.
+    routes: std::sync::Arc<std::sync::Mutex<Vec<(u64, PathBuf, EventSender)>>>,
+}
+
+struct Watches {
+    watcher: notify::RecommendedWatcher,
+    /// Folder → how many session watchers watch it (two sessions may share a folder).
+    folders: HashMap<PathBuf, usize>,
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Inotify {
+    fn shared() -> notify::Result<&'static Inotify> {
+        static SHARED: std::sync::OnceLock<Result<Inotify, String>> = std::sync::OnceLock::new();
+        SHARED
+            .get_or_init(|| {
+                let routes: std::sync::Arc<std::sync::Mutex<Vec<(u64, PathBuf, EventSender)>>> =
+                    Default::default();
+                let routed = routes.clone();
+                let watcher =
+                    notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                        let routes = lock(&routed);
+                        for (_, root, sender) in routes.iter() {
+                            let concerned = match &event {
+                                // An overflow or an error concerns everyone.
+                                Ok(event) if !event.paths.is_empty() && !event.need_rescan() => {
+                                    event.paths.iter().any(|path| path.starts_with(root))
+                                }
+                                _ => true,
+                            };
+                            if concerned {
+                                let copy = match &event {
+                                    Ok(event) => Ok(event.clone()),
+                                    Err(error) => Err(notify::Error::generic(&error.to_string())),
+                                };
+                                let _ = sender.send(copy);
+                            }
+                        }
+                    })
+                    .map_err(|e| e.to_string())?;
+                Ok(Inotify {
+                    watcher: std::sync::Mutex::new(Watches {
+                        watcher,
+                        folders: HashMap::new(),
+                    }),
+                    routes,
+                })
+            })
+            .as_ref()
+            .map_err(|e| notify::Error::generic(e))
+    }
+
+    fn watch(&self, folder: &Path, mine: &std::sync::Mutex<Vec<PathBuf>>) -> notify::Result<()> {
+        let mut watches = lock(&self.watcher);
+        let count = watches.folders.get(folder).copied().unwrap_or(0);
+        if count == 0 {
+            watches.watcher.watch(folder, RecursiveMode::NonRecursive)?;
+        }
+        watches.folders.insert(folder.to_path_buf(), count + 1);
+        lock(mine).push(folder.to_path_buf());
+        Ok(())
+    }
+
+    fn unwatch_all(&self, folders: Vec<PathBuf>) {
+        let mut watches = lock(&self.watcher);
+        for folder in folders {
+            match watches.folders.get(&folder).copied() {
+                Some(1) => {
+                    watches.folders.remove(&folder);
+                    // A folder that is gone was unwatched by the kernel already.
+                    let _ = watches.watcher.unwatch(&folder);
+                }
+                Some(count) => {
+                    watches.folders.insert(folder, count - 1);
+                }
+                None => {}
+            }
+        }
+    }
+}
+
+/// A running watcher; dropping it stops it and gives its folders back.
 pub struct Watcher {
     task: tokio::task::JoinHandle<()>,
+    id: u64,
+    folders: std::sync::Arc<std::sync::Mutex<Vec<PathBuf>>>,
 }
 
 impl Drop for Watcher {
     fn drop(&mut self) {
         self.task.abort();
+        if let Ok(inotify) = Inotify::shared() {
+            lock(&inotify.routes).retain(|(id, _, _)| *id != self.id);
+            inotify.unwatch_all(std::mem::take(&mut *lock(&self.folders)));
+        }
     }
 }
 
@@ -215,16 +316,25 @@ pub fn watch(
     window: Duration,
     on_change: impl Fn(Vec<String>) + Send + 'static,
 ) -> notify::Result<Watcher> {
+    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let inotify = Inotify::shared()?;
+    let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let folders: std::sync::Arc<std::sync::Mutex<Vec<PathBuf>>> = Default::default();
     let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
-    let mut watcher = notify::recommended_watcher(move |event| {
-        let _ = sender.send(event);
-    })?;
+    lock(&inotify.routes).push((id, root.clone(), sender));
     let mut watched = 0usize;
-    add_tree(&mut watcher, &root, &root, &mut watched, &mut |_| {})?;
+    let mut watch_folder = {
+        let folders = folders.clone();
+        move |folder: &Path| inotify.watch(folder, &folders)
+    };
+    if let Err(error) = add_tree(&mut watch_folder, &root, &root, &mut watched, &mut |_| {}) {
+        lock(&inotify.routes).retain(|(route, _, _)| *route != id);
+        inotify.unwatch_all(std::mem::take(&mut *lock(&folders)));
+        return Err(error);
+    }
     let task = tokio::spawn(async move {
-        // Owned here: dropped (and stopped) with the task.
-        let mut watcher = watcher;
+        let mut watcher = watch_folder;
         let mut batch = Coalescer::new(window);
         loop {
             let deadline = batch.deadline();
@@ -251,7 +361,7 @@ pub fn watch(
             }
         }
     });
-    Ok(Watcher { task })
+    Ok(Watcher { task, id, folders })
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -261,7 +371,7 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 fn take(
-    watcher: &mut notify::RecommendedWatcher,
+    watcher: &mut dyn FnMut(&Path) -> notify::Result<()>,
     root: &Path,
     watched: &mut usize,
     batch: &mut Coalescer,
@@ -319,7 +429,7 @@ fn relative(root: &Path, path: &Path) -> Option<String> {
 /// Watches `dir` and every folder below it that is not ignored; `found` gets the files
 /// seen on the way (workspace-relative).
 fn add_tree(
-    watcher: &mut notify::RecommendedWatcher,
+    watch_folder: &mut dyn FnMut(&Path) -> notify::Result<()>,
     root: &Path,
     dir: &Path,
     watched: &mut usize,
@@ -335,7 +445,7 @@ fn add_tree(
             );
             return Ok(());
         }
-        match watcher.watch(&folder, RecursiveMode::NonRecursive) {
+        match watch_folder(&folder) {
             Ok(()) => *watched += 1,
             Err(error) if folder == root => return Err(error),
             Err(error) => {
@@ -511,5 +621,62 @@ mod tests {
             seen.iter().all(|f| !f.starts_with("node_modules")),
             "{seen:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn more_sessions_than_inotify_instances_are_all_watched_and_kept_apart() {
+        // The default fs.inotify.max_user_instances is 128: one instance per watcher
+        // would fail long before 200.
+        let dirs: Vec<tempfile::TempDir> = (0..200).map(|_| tempfile::tempdir().unwrap()).collect();
+        let (sender, mut batches) = tokio::sync::mpsc::unbounded_channel();
+        let mut watchers = Vec::new();
+        for (i, dir) in dirs.iter().enumerate() {
+            let sender = sender.clone();
+            watchers.push(
+                watch(dir.path(), WINDOW, move |files| {
+                    let _ = sender.send((i, files));
+                })
+                .unwrap_or_else(|e| panic!("watcher {i}: {e}")),
+            );
+        }
+        // Two watchers of one folder: each sees its changes, and dropping one leaves the
+        // other watching.
+        let (twin_sender, mut twin) = tokio::sync::mpsc::unbounded_channel();
+        let twin_watcher = watch(dirs[7].path(), WINDOW, move |files| {
+            let _ = twin_sender.send(files);
+        })
+        .unwrap();
+        std::fs::write(dirs[199].path().join("last.css"), "a{}").unwrap();
+        std::fs::write(dirs[7].path().join("seventh.css"), "a{}").unwrap();
+        let mut seen = Vec::new();
+        while seen.len() < 2 {
+            let batch = tokio::time::timeout(Duration::from_secs(5), batches.recv())
+                .await
+                .expect("both changes are announced")
+                .unwrap();
+            seen.push(batch);
+        }
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                (7, vec!["seventh.css".to_string()]),
+                (199, vec!["last.css".to_string()])
+            ],
+            "each change reaches only its own session"
+        );
+        let batch = tokio::time::timeout(Duration::from_secs(5), twin.recv())
+            .await
+            .expect("the twin sees it too")
+            .unwrap();
+        assert_eq!(batch, ["seventh.css"]);
+        drop(twin_watcher);
+        std::fs::write(dirs[7].path().join("again.css"), "a{}").unwrap();
+        let (i, files) = tokio::time::timeout(Duration::from_secs(5), batches.recv())
+            .await
+            .expect("still watched after the twin stopped")
+            .unwrap();
+        assert_eq!((i, files), (7, vec!["again.css".to_string()]));
+        drop(watchers);
     }
 }
