@@ -328,37 +328,47 @@ impl Service {
                      be rebuilt on this daemon"
                 ))
             })?;
-        let ingested = self.inner.parts.ingest.ingest(&zip, &staging);
-        let _ = tokio::fs::remove_file(&zip).await;
-        ingested.map_err(|e| {
-            ServiceError::internal(format!("the start snapshot could not be unpacked: {e}"))
-        })?;
-        for record in patches
+        // `restore` writes each file's `before`; the journal's `after` is what the patch
+        // left, so the sides are swapped.
+        let replay: Vec<(String, Vec<JournalFile>)> = patches
             .iter()
             .filter(|r| r.journal_state == JournalState::Applied)
-        {
-            // `restore` writes each file's `before`; the journal's `after` is what this
-            // patch left, so the sides are swapped.
-            let forward: Vec<JournalFile> = record
-                .files
-                .iter()
-                .map(|f| JournalFile {
-                    path: f.path.clone(),
-                    before: f.after.clone(),
-                    after: f.before.clone(),
-                })
-                .collect();
-            self.inner
-                .parts
-                .patch_engine
-                .restore(&staging, &forward, true)
-                .map_err(|e| {
+            .map(|record| {
+                let forward = record
+                    .files
+                    .iter()
+                    .map(|f| JournalFile {
+                        path: f.path.clone(),
+                        before: f.after.clone(),
+                        after: f.before.clone(),
+                    })
+                    .collect();
+                (record.patch.patch_id.clone(), forward)
+            })
+            .collect();
+        // Unpacking and replaying write (and fsync) every file: on the blocking pool.
+        let (ingest, engine) = (
+            self.inner.parts.ingest.clone(),
+            self.inner.parts.patch_engine.clone(),
+        );
+        let (from, into) = (zip.clone(), staging.clone());
+        let rebuilt = tokio::task::spawn_blocking(move || {
+            ingest.ingest(&from, &into).map_err(|e| {
+                ServiceError::internal(format!("the start snapshot could not be unpacked: {e}"))
+            })?;
+            for (patch_id, forward) in &replay {
+                engine.restore(&into, forward, true).map_err(|e| {
                     ServiceError::internal(format!(
-                        "patch {} could not be replayed onto the start snapshot: {e}",
-                        record.patch.patch_id
+                        "patch {patch_id} could not be replayed onto the start snapshot: {e}"
                     ))
                 })?;
-        }
+            }
+            Ok::<(), ServiceError>(())
+        })
+        .await
+        .map_err(|e| ServiceError::internal(format!("the rebuild stopped: {e}")));
+        let _ = tokio::fs::remove_file(&zip).await;
+        rebuilt??;
         if workspace.exists() {
             tokio::fs::remove_dir_all(&workspace)
                 .await

@@ -93,10 +93,13 @@ impl Service {
         let mut rolled_back = Vec::new();
         let mut files: Vec<String> = Vec::new();
         for mut record in chain {
-            self.inner
-                .parts
-                .patch_engine
-                .restore(&workspace, &record.files, false)
+            // On the blocking pool: restoring fsyncs every file and folder, which must not
+            // hold up an async worker (other sessions' requests and events).
+            let engine = self.inner.parts.patch_engine.clone();
+            let (at, journal) = (workspace.clone(), record.files.clone());
+            tokio::task::spawn_blocking(move || engine.restore(&at, &journal, false))
+                .await
+                .map_err(|e| ServiceError::internal(format!("the rollback stopped: {e}")))?
                 .map_err(|e| {
                     ServiceError::internal(format!(
                         "rollback of {} failed: {e}",
