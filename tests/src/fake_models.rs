@@ -17,6 +17,22 @@ use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
 
+/// A model server that accepts connections and never says a word (a proposer that hangs);
+/// its `http://127.0.0.1:PORT/v1` base URL. Runs until the test's runtime ends.
+pub async fn silent_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let port = listener.local_addr().expect("local address").port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    format!("http://127.0.0.1:{port}/v1")
+}
+
 /// A proposal as a model would send it.
 pub fn proposal_json(files: &[&str], diff: &str) -> Value {
     json!({

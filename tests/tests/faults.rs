@@ -473,20 +473,10 @@ async fn a_full_disk_under_the_state_dir_refuses_clearly_and_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_proposer_that_never_answers_times_out_into_a_clean_failure() {
     // A model server that accepts connections and never says a word.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
+    let url = devflow_tests::fake_models::silent_server().await;
     let temp = tempfile::tempdir().expect("tempdir");
     let site = temp.path().join("site");
     tiny_site(&site);
-    let url = format!("http://127.0.0.1:{port}/v1");
     let daemon = Daemon::start_with(
         &temp.path().join("state"),
         &[

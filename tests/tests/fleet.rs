@@ -339,17 +339,7 @@ async fn a_command_sent_to_b_runs_on_a_and_both_daemons_show_the_same_events() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_the_owner_mid_command_hands_the_session_to_the_other_daemon() {
     // A's model never answers, so A is in the middle of the command when it is killed.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
-    let hanging = format!("http://127.0.0.1:{port}/v1");
+    let hanging = devflow_tests::fake_models::silent_server().await;
     let fleet = Fleet::new("takeover-").await;
     let mut a = fleet.start(
         "a",
