@@ -273,8 +273,12 @@ async fn aws_init(config: Config) -> anyhow::Result<()> {
         }
     }
     if config.events == devflow_daemon::config::EventsKind::Sqs {
-        std::fs::create_dir_all(&config.state_dir)?;
-        let daemon_id = devflow_daemon::fleet::daemon_id(&config)?;
+        // A daemon makes its own queue at start; with daemonId it can be made ahead (and the
+        // daemon's credentials then need no sqs:CreateQueue).
+        let Some(daemon_id) = config.daemon_id.clone() else {
+            println!("queues: each daemon makes its own at start (set daemonId to make one ahead)");
+            return Ok(());
+        };
         let options = devflow_fleet::SqsOptions {
             queue_prefix: config.table_prefix.clone(),
             ..devflow_fleet::SqsOptions::default()

@@ -69,6 +69,29 @@ impl DaemonQueue {
         DaemonQueue::create_with(&client, daemon_id).await
     }
 
+    /// This daemon's queue as a daemon starts: the one `devflow aws init` made ahead when it
+    /// exists (only `sqs:GetQueueUrl` needed), else made now ([`DaemonQueue::create_with`]).
+    pub async fn open(options: &SqsOptions, daemon_id: &str) -> Result<DaemonQueue, FleetError> {
+        validate_daemon_id(daemon_id)?;
+        let client = SqsClient::connect(options).await?;
+        match FanoutSender::new(client.clone())
+            .queue_url(daemon_id)
+            .await?
+        {
+            Some(url) => {
+                let name = client.queue_name(daemon_id)?;
+                tracing::info!(queue = %name, %url, "this daemon's SQS queue is ready (made ahead)");
+                Ok(DaemonQueue {
+                    client,
+                    url,
+                    name,
+                    daemon_id: daemon_id.to_string(),
+                })
+            }
+            None => DaemonQueue::create_with(&client, daemon_id).await,
+        }
+    }
+
     /// Makes `<prefix>daemon-<daemon_id>` (CreateQueue, which returns the existing queue when
     /// its settings match) with a 300 s retention, the client's long poll as the queue's
     /// default and the tag `devflow:daemon=<id>`, and returns it. A queue of that name with

@@ -375,3 +375,26 @@ async fn an_unreachable_endpoint_is_named_in_the_error() {
     assert!(report.failed[0].1.contains(&endpoint), "{report:?}");
     assert!(report.failed[0].1.contains("sqs:SendMessage"), "{report:?}");
 }
+
+#[tokio::test]
+async fn open_uses_a_queue_made_ahead_and_makes_a_missing_one() {
+    let moto = Moto::start();
+    let options = options(&moto);
+    let ahead = DaemonQueue::create(&options, "made-ahead")
+        .await
+        .expect("made ahead");
+    let opened = DaemonQueue::open(&options, "made-ahead")
+        .await
+        .expect("open");
+    assert_eq!(opened.url(), ahead.url());
+    let sender = opened.sender();
+    assert_eq!(sender.queue_url("fresh").await.expect("lookup"), None);
+    let fresh = DaemonQueue::open(&options, "fresh")
+        .await
+        .expect("made now");
+    assert_eq!(
+        sender.queue_url("fresh").await.expect("lookup").as_deref(),
+        Some(fresh.url())
+    );
+    assert!(DaemonQueue::open(&options, "bad id").await.is_err());
+}

@@ -81,7 +81,7 @@ impl FleetNode {
             queue_prefix: config.table_prefix.clone(),
             ..SqsOptions::default()
         };
-        let queue = DaemonQueue::create(&options, &daemon_id).await?;
+        let queue = DaemonQueue::open(&options, &daemon_id).await?;
         let sender = queue.sender();
         let (outbox, outbox_rx) = mpsc::channel(OUTBOX_CAPACITY);
         let node = Arc::new(FleetNode {
