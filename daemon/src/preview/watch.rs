@@ -338,6 +338,15 @@ pub fn watch(
         let mut batch = Coalescer::new(window);
         loop {
             let deadline = batch.deadline();
+            // Due now (every file closed): out at once. Through the timer it would wait for
+            // the timer wheel's next millisecond tick.
+            if deadline.is_some_and(|due| due <= Instant::now()) {
+                let changed = batch.flush(Instant::now());
+                if !changed.is_empty() {
+                    on_change(changed);
+                }
+                continue;
+            }
             tokio::select! {
                 event = events.recv() => {
                     let Some(event) = event else { return };
