@@ -6,6 +6,11 @@
 #   bench/run.sh builtin --samples 100   builtin proposer → PREVIEW_UPDATED vs the manual path
 #   bench/run.sh load                    100 sessions, 1000 subscribers, 50 commands/s for 60 s
 #                                        (about 3 minutes; only when asked, never by default)
+#   bench/run.sh fleet                   two fleet daemons on moto: delivery beside a SQLite
+#                                        daemon, AWS requests of 1, 10, 100 sessions
+#                                        (about 10 minutes; installs moto on first use)
+#   bench/run.sh verify                  patch → READY with browser verification vs without,
+#                                        side by side; target resolution at submit (needs Chromium)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh # CARGO_TARGET_DIR from the environment, else $HOME/.cache/devflow/target

@@ -19,13 +19,18 @@ pub struct DaemonProcess {
     pub base_url: String,
     pub token: String,
     /// Removed on drop, after the daemon is killed.
-    _state: TempDir,
+    state: TempDir,
     /// The site the sessions are opened on.
     site: TempDir,
 }
 
 impl DaemonProcess {
     pub fn start(binary: &Path) -> anyhow::Result<DaemonProcess> {
+        DaemonProcess::start_with(binary, &[])
+    }
+
+    /// With extra environment (a fleet daemon's `DEVFLOW_STORE`, `AWS_ENDPOINT_URL_*`, …).
+    pub fn start_with(binary: &Path, env: &[(String, String)]) -> anyhow::Result<DaemonProcess> {
         let state = tempfile::Builder::new()
             .prefix("devflow-bench-state-")
             .tempdir()
@@ -39,6 +44,7 @@ impl DaemonProcess {
             .args(["serve", "--port", "0", "--state-dir"])
             .arg(state.path().join("state"))
             .args(["--token", &token])
+            .envs(env.iter().map(|(key, value)| (key, value)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -78,7 +84,7 @@ impl DaemonProcess {
             child,
             base_url,
             token,
-            _state: state,
+            state,
             site,
         })
     }
@@ -123,6 +129,26 @@ impl DaemonProcess {
             .and_then(Value::as_str)
             .map(str::to_string)
             .with_context(|| format!("POST /sessions: no sessionId in {body}"))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The last `lines` lines the daemon wrote to stderr (its log), for a failure's report.
+    pub fn stderr_tail(&self, lines: usize) -> String {
+        let log =
+            std::fs::read_to_string(self.state.path().join("daemon.stderr")).unwrap_or_default();
+        tail(&log, lines)
+    }
+
+    /// How many lines of the daemon's log so far contain `text`.
+    pub fn stderr_count(&self, text: &str) -> usize {
+        std::fs::read_to_string(self.state.path().join("daemon.stderr"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains(text))
+            .count()
     }
 
     /// Kills the daemon and removes its state dir.

@@ -5,7 +5,7 @@
 //! one HTTP exchange. Each command is left to finish before the next one is sent, so every
 //! sample sees an idle daemon rather than a queue.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context};
 use futures::StreamExt;
@@ -37,6 +37,8 @@ const COMMAND_WAIT: Duration = Duration::from_secs(60);
 /// An event and when the subscriber saw it.
 pub(crate) struct Arrival {
     pub at: Instant,
+    /// The same moment on the wall clock, to compare with the event's own `at` (Unix ms).
+    pub wall: SystemTime,
     pub event: Value,
 }
 
@@ -197,7 +199,7 @@ pub(crate) async fn subscribe_ws(
     let (sender, receiver) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Some(Ok(frame)) = socket.next().await {
-            let at = Instant::now();
+            let (at, wall) = (Instant::now(), SystemTime::now());
             let tokio_tungstenite::tungstenite::Message::Text(text) = frame else {
                 continue;
             };
@@ -215,7 +217,7 @@ pub(crate) async fn subscribe_ws(
                 .get_mut("params")
                 .map(Value::take)
                 .unwrap_or_default();
-            if sender.send(Arrival { at, event }).is_err() {
+            if sender.send(Arrival { at, wall, event }).is_err() {
                 return;
             }
         }
@@ -246,7 +248,7 @@ async fn subscribe_sse(
         let mut chunks = response.bytes_stream();
         let mut buffer = String::new();
         while let Some(Ok(chunk)) = chunks.next().await {
-            let at = Instant::now();
+            let (at, wall) = (Instant::now(), SystemTime::now());
             buffer.push_str(&String::from_utf8_lossy(&chunk));
             while let Some(end) = buffer.find("\n\n") {
                 let record: String = buffer.drain(..end + 2).collect();
@@ -262,7 +264,7 @@ async fn subscribe_sse(
                     eprintln!("devflow-bench: SSE data is not JSON: {data}");
                     return;
                 };
-                if sender.send(Arrival { at, event }).is_err() {
+                if sender.send(Arrival { at, wall, event }).is_err() {
                     return;
                 }
             }

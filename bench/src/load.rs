@@ -1248,6 +1248,23 @@ fn find_daemon(token: &str) -> anyhow::Result<DaemonView> {
     bail!("cannot find the daemon's process in /proc (is this Linux?)")
 }
 
+/// A process's user + system CPU time so far, from `/proc/<pid>/stat`.
+pub(crate) fn process_cpu(pid: u32) -> anyhow::Result<Duration> {
+    // utime and stime are fields 14 and 15, counted after the `(comm)` that may hold spaces.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("cannot read /proc/{pid}/stat"))?;
+    let after_comm = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let ticks: u64 = after_comm
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse::<u64>().ok())
+        .sum();
+    // SAFETY: sysconf reads a constant of the system.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Ok(Duration::from_secs_f64(ticks as f64 / per_second))
+}
+
 fn sample_process(view: &DaemonView) -> anyhow::Result<ProcessSample> {
     let pid = view.pid;
     let size = |path: PathBuf| std::fs::metadata(path).ok().map(|m| m.len());
@@ -1273,21 +1290,9 @@ fn sample_process(view: &DaemonView) -> anyhow::Result<ProcessSample> {
             }
         }
     }
-    // utime and stime are fields 14 and 15, counted after the `(comm)` that may hold spaces.
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .with_context(|| format!("cannot read /proc/{pid}/stat"))?;
-    let after_comm = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-    let ticks: u64 = after_comm
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .filter_map(|t| t.parse::<u64>().ok())
-        .sum();
-    // SAFETY: sysconf reads a constant of the system.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     Ok(ProcessSample {
         rss_kib: field("VmRSS:")?,
-        cpu: Duration::from_secs_f64(ticks as f64 / per_second),
+        cpu: process_cpu(pid)?,
         threads: field("Threads:")?,
         fds,
         inotify,

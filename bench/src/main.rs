@@ -8,9 +8,11 @@ mod builtin;
 mod daemon;
 mod fanout;
 mod fd_limit;
+mod fleet;
 mod latency;
 mod load;
 mod stats;
+mod verify;
 mod ws;
 
 use std::path::PathBuf;
@@ -75,6 +77,14 @@ enum Which {
     /// (open loop): delivery checked exactly once and in order, latency against 1 session
     /// with 1 subscriber, the daemon's RSS. Not part of `all` (minutes).
     Load(load::LoadArgs),
+    /// Fleet mode on moto: event append → delivery on the other daemon beside a SQLite
+    /// daemon, and the AWS requests (and USD) of 1, 10 and 100 sessions. Not part of `all`
+    /// (minutes; installs moto on first use).
+    Fleet(fleet::FleetArgs),
+    /// Verification in a browser: the same patch → READY on a daemon with `browserVerify`
+    /// and on one without, side by side; target resolution at submit against the same POST
+    /// without a target. Not part of `all` (needs Chromium; about a minute).
+    Verify(verify::VerifyArgs),
     /// All of them with their defaults, latency over WebSocket and SSE (what `bench/run.sh`
     /// runs).
     All,
@@ -125,8 +135,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let clients = match &which {
         Which::Fanout { clients, .. } => *clients,
         Which::Load(args) => args.subscribers,
+        // A subscriber per session, the proxies' two sides of each daemon connection.
+        Which::Fleet(args) => args.sessions.iter().copied().max().unwrap_or(0) + 64,
         Which::All => 1000,
-        Which::Latency { .. } | Which::Builtin { .. } | Which::AnchorServe => 0,
+        Which::Latency { .. } | Which::Builtin { .. } | Which::Verify(_) | Which::AnchorServe => 0,
     };
     let limit = fd_limit::ensure(3 * clients as u64 + 256)?;
     eprintln!("devflow-bench: binary {}", binary.display());
@@ -152,6 +164,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             fixtures,
         } => builtin_rows(&binary, &mut table, &fixtures, &site, samples, warmup).await?,
         Which::Load(args) => load::rows(&binary, &mut table, &args).await?,
+        Which::Fleet(args) => fleet::run(&binary, &mut table, &args).await?,
+        Which::Verify(args) => verify::rows(&binary, &mut table, &args).await?,
         Which::All => {
             latency_rows(&binary, &mut table, 500, 20, Via::Ws).await?;
             latency_rows(&binary, &mut table, 500, 20, Via::Sse).await?;

@@ -7,6 +7,7 @@
 //! - `<artifacts>/<sessionId>/patches/<patchId>.diff`
 //! - `<artifacts>/<sessionId>/snapshots/<name>`
 //! - `<artifacts>/<sessionId>/logs/session.log`
+//! - `<artifacts>/<sessionId>/screenshots/<commandId>/<name>` (before/after/diff PNGs)
 
 use crate::BlobLocation;
 
@@ -77,6 +78,13 @@ impl KeyLayout {
         self.artifacts.at(&format!("{session_id}/snapshots/{name}"))
     }
 
+    /// One picture of a command: a screenshot before or after its patch, or their
+    /// difference (`desktop-after-1.png`).
+    pub fn screenshot(&self, session_id: &str, command_id: &str, name: &str) -> BlobLocation {
+        self.artifacts
+            .at(&format!("{session_id}/screenshots/{command_id}/{name}"))
+    }
+
     /// The session's log as of its last copy.
     pub fn session_log(&self, session_id: &str) -> BlobLocation {
         self.artifacts.at(&format!("{session_id}/logs/session.log"))
@@ -145,6 +153,7 @@ mod tests {
             layout.patch_diff(SESSION, "p"),
             layout.snapshot(SESSION, "s.zip"),
             layout.session_log(SESSION),
+            layout.screenshot(SESSION, "c", "desktop-diff-1.png"),
         ] {
             assert!(location.key.starts_with(&prefix), "{location}");
         }

@@ -1,24 +1,25 @@
 //! [`S3BlobStore`]: blobs in S3 or an S3-compatible store (custom endpoint, path-style
 //! addressing) with `aws-sdk-s3`. Credentials, region and endpoint come from the standard AWS
 //! chain (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `AWS_PROFILE`, `AWS_REGION`,
-//! `AWS_ENDPOINT_URL_S3`/`AWS_ENDPOINT_URL`, IAM roles) unless [`S3Options`] overrides them.
-//! Retries are the SDK's standard ones. Files larger than one part go up as a multipart
-//! upload, aborted when any part fails, so a failed put leaves no object and no parts billed.
+//! `AWS_ENDPOINT_URL_S3`/`AWS_ENDPOINT_URL`, IAM roles, loaded by `devflow_aws`) unless
+//! [`S3Options`] overrides them. Retries are the SDK's standard ones. Files larger than one
+//! part go up as a multipart upload, aborted when any part fails, so a failed put leaves no
+//! object and no parts billed.
 
 use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_config::BehaviorVersion;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::{Region, RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 use bytes::Bytes;
+use devflow_aws::{chain, credentials_problem, AwsOptions, StaticKeys};
 use futures::{StreamExt, TryStreamExt};
 use tokio::io::AsyncWriteExt;
 
@@ -33,9 +34,6 @@ const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 
 /// S3's most parts in one upload.
 const MAX_PARTS: u64 = 10_000;
-
-/// Used when no region is configured anywhere; S3-compatible stores mostly ignore it.
-const FALLBACK_REGION: &str = "us-east-1";
 
 /// How to reach S3. `Default` = everything from the standard AWS chain.
 #[derive(Debug, Clone)]
@@ -117,26 +115,12 @@ impl S3BlobStore {
     /// A client from the standard AWS chain and `options`. Loading touches no network; the
     /// first call does (see [`BlobStore::check_bucket`] to fail early).
     pub async fn connect(options: S3Options) -> S3BlobStore {
-        // rustls on ring: no aws-lc C build, and the same TLS stack as the Bedrock client.
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
-        if let Some(region) = &options.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
-        if let Some((id, secret)) = &options.credentials {
-            loader = loader.credentials_provider(aws_credential_types::Credentials::new(
-                id.clone(),
-                secret.clone(),
-                None,
-                None,
-                "devflow-s3-options",
-            ));
-        }
-        let shared = loader.load().await;
+        let shared = devflow_aws::load_shared_config(&AwsOptions {
+            service: "S3",
+            region: options.region.as_deref(),
+            credentials: StaticKeys::named(options.credentials.as_ref(), "devflow-s3-options"),
+        })
+        .await;
         let mut builder = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(options.force_path_style)
             .retry_config(RetryConfig::standard().with_max_attempts(options.max_attempts.max(1)))
@@ -146,15 +130,11 @@ impl S3BlobStore {
                     .connect_timeout(options.connect_timeout)
                     .build(),
             );
-        if shared.region().is_none() {
-            builder = builder.region(Region::new(FALLBACK_REGION));
-        }
-        let custom_endpoint = options.endpoint.clone().or_else(|| {
-            ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
-                .iter()
-                .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
-                .or_else(|| shared.endpoint_url().map(str::to_string))
-        });
+        let custom_endpoint = devflow_aws::endpoint_in_use(
+            options.endpoint.as_deref(),
+            &["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"],
+            &shared,
+        );
         if let Some(url) = &options.endpoint {
             builder = builder.endpoint_url(url.clone());
         }
@@ -165,18 +145,10 @@ impl S3BlobStore {
                 .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
                 .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
         }
-        let config = builder.build();
-        let endpoint = custom_endpoint.unwrap_or_else(|| {
-            format!(
-                "of AWS S3 in {}",
-                config
-                    .region()
-                    .map(|r| r.to_string())
-                    .unwrap_or_else(|| FALLBACK_REGION.into())
-            )
-        });
+        let endpoint = custom_endpoint
+            .unwrap_or_else(|| format!("of AWS S3 in {}", devflow_aws::region(&shared)));
         S3BlobStore {
-            client: Client::from_conf(config),
+            client: Client::from_conf(builder.build()),
             endpoint,
             part_size: options.part_size.max(MIN_PART_SIZE),
             part_concurrency: options.part_concurrency.max(1),
@@ -265,18 +237,9 @@ impl S3BlobStore {
             }
             _ => {}
         }
-        let status = error.raw_response().map(|r| r.status().as_u16());
-        let code = error.code().map(str::to_string);
-        let message = error.message().unwrap_or_default().to_string();
-        let detail = match (&code, message.is_empty()) {
-            (Some(code), false) => format!("{code}: {message}"),
-            (Some(code), true) => code.clone(),
-            (None, _) => match status {
-                Some(status) => format!("HTTP {status}"),
-                None => chain(&error),
-            },
-        };
-        match (code.as_deref(), status) {
+        let status = devflow_aws::http_status(&error);
+        let detail = devflow_aws::detail(&error);
+        match (error.code(), status) {
             (Some("NoSuchBucket"), _) => BlobError::BucketMissing {
                 bucket: target.bucket().to_string(),
             },
@@ -715,35 +678,6 @@ fn presigning(ttl: Duration, at: &BlobLocation) -> Result<PresigningConfig, Blob
         resource: at.to_string(),
         detail: format!("{e} (presigned URLs live between 1 second and 7 days)"),
     })
-}
-
-/// The credentials error somewhere in the chain, if that is what failed.
-fn credentials_problem(error: &(dyn std::error::Error + 'static)) -> Option<String> {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(current) = source {
-        if let Some(credentials) =
-            current.downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
-        {
-            return Some(chain(credentials));
-        }
-        source = current.source();
-    }
-    None
-}
-
-/// An error and its sources on one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(current) = source {
-        let text = current.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = current.source();
-    }
-    out
 }
 
 #[cfg(test)]

@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 /// The names looked for on `PATH`, in order (Debian's package installs `chromium`).
 pub const CHROMIUM_NAMES: [&str; 3] = ["chromium", "chromium-browser", "google-chrome"];
 
-/// The environment variable [`crate::Browser::find`] reads a path from.
-pub const CHROMIUM_ENV: &str = "DEVFLOW_CHROMIUM";
+/// The environment variable [`crate::Browser::find`] reads a path from: the daemon's own
+/// `chrome` setting's variable, so one name works for the crate alone and for the daemon
+/// (which reads it through its configuration and passes it to [`find_chromium`]).
+pub const CHROMIUM_ENV: &str = "DEVFLOW_CHROME";
 
 /// `configured` when it is an executable file; with nothing configured, the first of
 /// [`CHROMIUM_NAMES`] found as an executable file in the directories of `path_var` (a

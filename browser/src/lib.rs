@@ -85,6 +85,26 @@ impl Default for CheckOptions {
     }
 }
 
+/// Removes the temporary profiles (`devflow-chromium-*`) left in `parent` by a Chromium
+/// whose launcher was killed; how many. Only for a folder no running [`Browser`] uses (the
+/// daemon calls it at start-up, holding its state dir's lock). Missing folder: 0.
+pub fn remove_stale_profiles(parent: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_str()
+                .is_some_and(|name| name.starts_with(process::PROFILE_PREFIX))
+                && entry.file_type().is_ok_and(|kind| kind.is_dir())
+        })
+        .filter(|entry| std::fs::remove_dir_all(entry.path()).is_ok())
+        .count()
+}
+
 /// How Chromium is started.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LaunchOptions {
@@ -95,6 +115,11 @@ pub struct LaunchOptions {
     /// More environment variables (e.g. an owner token an orphan sweep looks for), on top
     /// of the caller's environment less its secrets.
     pub environment: Vec<(OsString, OsString)>,
+    /// Where the temporary profile folder (`devflow-chromium-*`) is made; `None`: the
+    /// system's temp dir. A process killed with SIGKILL cannot remove its profile, so a
+    /// caller with a folder of its own passes it and clears leftovers there at its next
+    /// start ([`remove_stale_profiles`]).
+    pub profile_parent: Option<PathBuf>,
 }
 
 impl Default for LaunchOptions {
@@ -103,6 +128,7 @@ impl Default for LaunchOptions {
             launch_timeout: Duration::from_secs(30),
             extra_args: Vec::new(),
             environment: Vec::new(),
+            profile_parent: None,
         }
     }
 }
@@ -197,7 +223,7 @@ pub struct Browser {
 }
 
 impl Browser {
-    /// The Chromium to use: `DEVFLOW_CHROMIUM` when set, else the first of
+    /// The Chromium to use: `DEVFLOW_CHROME` when set, else the first of
     /// [`CHROMIUM_NAMES`] on `PATH`. The daemon passes its configured path to
     /// [`find_chromium`] instead. `None` means: verify over HTTP only.
     pub fn find() -> Option<PathBuf> {
@@ -351,4 +377,26 @@ fn close_in_background(session: Weak<Session>, target: TargetId) {
             tracing::debug!(%error, "cannot close a checked tab");
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_leftover_profiles_are_removed() {
+        let parent = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(parent.path().join("devflow-chromium-a1/profile")).unwrap();
+        std::fs::create_dir(parent.path().join("devflow-chromium-b2")).unwrap();
+        std::fs::create_dir(parent.path().join("keep-me")).unwrap();
+        std::fs::write(parent.path().join("devflow-chromium-file"), "").unwrap();
+        assert_eq!(remove_stale_profiles(parent.path()), 2);
+        let mut left: Vec<String> = std::fs::read_dir(parent.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["devflow-chromium-file", "keep-me"]);
+        assert_eq!(remove_stale_profiles(&parent.path().join("missing")), 0);
+    }
 }

@@ -15,6 +15,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::{BrowserError, LaunchOptions};
 
+/// The name every temporary profile folder starts with.
+pub const PROFILE_PREFIX: &str = "devflow-chromium-";
+
 /// How many of Chromium's last stderr lines an error quotes.
 const TAIL_LINES: usize = 12;
 
@@ -76,10 +79,18 @@ impl ChromiumProcess {
             path: path.to_path_buf(),
             reason,
         };
-        let profile = tempfile::Builder::new()
-            .prefix("devflow-chromium-")
-            .tempdir()
-            .map_err(|e| launch_error(format!("cannot make a temporary profile: {e}")))?;
+        let builder = {
+            let mut builder = tempfile::Builder::new();
+            builder.prefix(PROFILE_PREFIX);
+            builder
+        };
+        let profile = match &options.profile_parent {
+            Some(parent) => {
+                std::fs::create_dir_all(parent).and_then(|()| builder.tempdir_in(parent))
+            }
+            None => builder.tempdir(),
+        }
+        .map_err(|e| launch_error(format!("cannot make a temporary profile: {e}")))?;
         let home = profile.path().join("home");
         std::fs::create_dir_all(&home)
             .map_err(|e| launch_error(format!("cannot make a temporary profile: {e}")))?;

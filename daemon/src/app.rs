@@ -129,6 +129,22 @@ pub async fn open(config: Config) -> anyhow::Result<Daemon> {
     };
     // Console errors, dev-server crashes and hand edits the previews notice by themselves.
     let (preview_events_tx, preview_events) = tokio::sync::mpsc::channel(1024);
+    let preview = Arc::new(crate::preview::SessionPreviews::new(
+        crate::preview::PreviewSettings {
+            // Dev servers a killed daemon left running are ended here, at start-up.
+            owner_file: Some(config.state_dir.join("preview-owner")),
+            ..Default::default()
+        },
+        preview_events_tx,
+    ));
+    // Chromium carries the previews' owner token: a killed daemon's is ended with them.
+    let browser = Arc::new(crate::preview::browser::BrowserChecks::from_config(
+        &config,
+        vec![(
+            crate::preview::orphans::OWNER_VAR.into(),
+            preview.owner_token().into(),
+        )],
+    ));
     let parts = Parts {
         proposers: Proposers {
             default: config.proposer,
@@ -138,14 +154,8 @@ pub async fn open(config: Config) -> anyhow::Result<Daemon> {
         },
         patch_engine: Arc::new(crate::engine::WorkspacePatchEngine),
         ingest: Arc::new(crate::engine::ZipIngest),
-        preview: Arc::new(crate::preview::SessionPreviews::new(
-            crate::preview::PreviewSettings {
-                // Dev servers a killed daemon left running are ended here, at start-up.
-                owner_file: Some(config.state_dir.join("preview-owner")),
-                ..Default::default()
-            },
-            preview_events_tx,
-        )),
+        preview,
+        browser,
     };
     // Uploads and artifacts: the state dir, or S3 with every bucket checked up front.
     let artifacts = Arc::new(crate::artifacts::SessionArtifacts::from_config(&config).await?);

@@ -219,6 +219,31 @@ impl SessionArtifacts {
         Ok(at)
     }
 
+    /// Stores one picture of a command (a screenshot or a difference image, PNG).
+    pub async fn store_picture(
+        &self,
+        session_id: &str,
+        command_id: &str,
+        name: &str,
+        png: Bytes,
+    ) -> Result<BlobLocation, BlobError> {
+        let at = self.layout.screenshot(session_id, command_id, name);
+        self.blobs.put_bytes(&at, png, "image/png").await?;
+        Ok(at)
+    }
+
+    /// One picture of a command, as stored by [`SessionArtifacts::store_picture`].
+    pub async fn picture(
+        &self,
+        session_id: &str,
+        command_id: &str,
+        name: &str,
+    ) -> Result<Bytes, BlobError> {
+        self.blobs
+            .get_bytes(&self.layout.screenshot(session_id, command_id, name))
+            .await
+    }
+
     /// Stores the workspace as a zip under the session's snapshots (`name`, e.g.
     /// `start.zip`): every file but dependencies, git data and build output, which a
     /// rebuild installs or makes again. Returns the location and how many files went in.

@@ -8,8 +8,8 @@
 //! - the command line's flags, handed in as a [`ConfigValues`] of what was given.
 //!
 //! [`Config::new`] is the defaults alone (tests, embedders); [`Config::load`] reads the layers.
-//! A value this build cannot act on (e.g. `events = "sqs"`) fails the load with a clear
-//! message instead of being ignored.
+//! A combination that cannot work (e.g. `events = "sqs"` without `store = "dynamodb"`) fails
+//! the load with a clear message instead of being ignored.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -142,6 +142,10 @@ pub struct ConfigValues {
     pub github_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub github_api_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chrome: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub browser_verify: Option<bool>,
 }
 
 /// The Bedrock proposer's settings (`bedrock*` keys).
@@ -267,6 +271,13 @@ pub struct Config {
     pub github_token: Option<String>,
     /// Reserved for publishing: the GitHub API base URL (GitHub Enterprise).
     pub github_api_url: Option<String>,
+    /// The Chromium to verify patches with (`chrome`, `DEVFLOW_CHROME`); `None` = the first
+    /// of `chromium`, `chromium-browser`, `google-chrome` on `PATH`. A configured path that is
+    /// not an executable file means no browser, not another one.
+    pub chrome: Option<PathBuf>,
+    /// Whether patches are verified (and screenshotted) in a browser when one is found;
+    /// `false` = HTTP-only verification.
+    pub browser_verify: bool,
     /// The config file that was read, if any.
     pub file: Option<PathBuf>,
 }
@@ -313,6 +324,8 @@ impl Config {
             git_author: None,
             github_token: None,
             github_api_url: None,
+            chrome: None,
+            browser_verify: true,
             file: None,
         }
     }
@@ -528,6 +541,8 @@ impl Config {
             git_author: values.git_author,
             github_token: values.github_token,
             github_api_url: url("githubApiUrl", values.github_api_url)?,
+            chrome: values.chrome.filter(|path| !path.as_os_str().is_empty()),
+            browser_verify: values.browser_verify.unwrap_or(defaults.browser_verify),
             ..defaults
         })
     }
@@ -775,6 +790,8 @@ mod tests {
             ("tablePrefix", "DEVFLOW_TABLE_PREFIX"),
             ("proposer", "DEVFLOW_PROPOSER"),
             ("log", "DEVFLOW_LOG"),
+            ("chrome", "DEVFLOW_CHROME"),
+            ("browserVerify", "DEVFLOW_BROWSER_VERIFY"),
         ] {
             assert!(keys.contains(&key), "{key} is not a key");
             assert_eq!(env_name(key), env);
@@ -796,6 +813,31 @@ mod tests {
         );
         assert_eq!(config.file, None);
         assert_eq!(config.state_dir, dir.path());
+        assert_eq!(config.chrome, None);
+        assert!(
+            config.browser_verify,
+            "a browser verifies when one is found"
+        );
+    }
+
+    #[test]
+    fn the_browser_is_configured_by_path_and_switched_off_by_a_boolean() {
+        let dir = state_with_file("chrome = \"/opt/chromium/chrome\"\nbrowserVerify = true\n");
+        let env = env_of(&[("DEVFLOW_BROWSER_VERIFY", "false")]);
+        let config = Config::load_with_env(None, flags_for(dir.path()), &env).unwrap();
+        assert_eq!(config.chrome, Some(PathBuf::from("/opt/chromium/chrome")));
+        assert!(!config.browser_verify, "env over file");
+        let env = env_of(&[("DEVFLOW_CHROME", "/usr/bin/chromium")]);
+        let config = Config::load_with_env(None, flags_for(dir.path()), &env).unwrap();
+        assert_eq!(config.chrome, Some(PathBuf::from("/usr/bin/chromium")));
+        assert!(config.browser_verify);
+        let error = Config::load_with_env(
+            None,
+            flags_for(dir.path()),
+            &env_of(&[("DEVFLOW_BROWSER_VERIFY", "sometimes")]),
+        )
+        .unwrap_err();
+        assert!(error.0.contains("DEVFLOW_BROWSER_VERIFY"), "{error}");
     }
 
     #[test]

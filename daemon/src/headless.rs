@@ -295,6 +295,8 @@ async fn drive(service: &Service, options: &RunOptions) -> Result<RunOutcome, Se
             "driftBefore": command.drift_before,
             "driftAfter": command.drift_after,
             "attempts": command.attempts,
+            // How the page was checked with `--preview`: in a browser or over HTTP only.
+            "verification": command.verification,
             "usage": command.usage,
             "errorSummary": command.error_summary,
             "timings": command.timings,

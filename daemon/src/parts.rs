@@ -166,6 +166,12 @@ pub trait PreviewRuntime: Send + Sync {
     /// leaves them to the caller, whose PREVIEW_UPDATED carries the patch id. Ends with the
     /// matching `files_changed`.
     async fn files_writing(&self, _session_id: &str, _files: &[String]) {}
+    /// A number that changes whenever the preview's page may have changed (a file written by
+    /// devflow or by hand, a dev-server restart); `None` when unknown or not running. Equal
+    /// numbers at two moments mean the page is still what it was.
+    async fn page_generation(&self, _session_id: &str) -> Option<u64> {
+        None
+    }
     /// What went wrong in the page lately (console errors, uncaught exceptions, dev-server
     /// crashes and error output), oldest first, for the proposer's context.
     async fn recent_errors(&self, _session_id: &str) -> Vec<String> {

@@ -74,6 +74,9 @@ fn parts(engine: Arc<dyn PatchEngine>) -> Parts {
         patch_engine: engine,
         ingest: Arc::new(NotConfigured("no zips in these tests")),
         preview: Arc::new(NoPreview),
+        browser: Arc::new(devflow_daemon::preview::browser::BrowserChecks::off(
+            "no browser in these tests",
+        )),
     }
 }
 

@@ -124,6 +124,9 @@ async fn world(model: Model<'_>) -> World {
         patch_engine: Arc::new(devflow_daemon::engine::WorkspacePatchEngine),
         ingest: Arc::new(NotConfigured("no zips in these tests")),
         preview: Arc::new(NoPreview),
+        browser: Arc::new(devflow_daemon::preview::browser::BrowserChecks::off(
+            "no browser in these tests",
+        )),
     };
     let store = SqliteStore::open(&state.join("devflow.db")).expect("store");
     let service = Service::open(

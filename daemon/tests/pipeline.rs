@@ -111,6 +111,9 @@ async fn world() -> World {
         patch_engine: Arc::new(devflow_daemon::engine::WorkspacePatchEngine),
         ingest: Arc::new(NotConfigured("no zips in these tests")),
         preview: preview.clone(),
+        browser: Arc::new(devflow_daemon::preview::browser::BrowserChecks::off(
+            "no browser in these tests",
+        )),
     };
     let store = SqliteStore::open(&temp.path().join("state/devflow.db")).unwrap();
     let service = Service::open(

@@ -239,11 +239,11 @@ ${token.description}` : full });
     children.push(holder);
     return h("section", { class: "token-group screens", attrs: { "aria-labelledby": "ref-screens" } }, ...children);
   }
-  function driftView(score) {
-    if (score === null) {
+  function driftView(score2) {
+    if (score2 === null) {
       return h("p", { class: "drift muted" }, "Drift score: not computed yet");
     }
-    const percent = Math.round(score * 100);
+    const percent = Math.round(score2 * 100);
     const tone = percent >= 80 ? "good" : percent >= 50 ? "fair" : "poor";
     return h(
       "div",
@@ -256,7 +256,7 @@ ${token.description}` : full });
           low: "0.5",
           high: "0.8",
           optimum: "1",
-          value: String(score),
+          value: String(score2),
           "aria-labelledby": "drift-label",
           "aria-valuetext": `${percent}% of the site's style values are on the reference tokens`
         }
@@ -358,6 +358,89 @@ ${token.description}` : full });
       }
     }
     return files;
+  }
+
+  // src/panel/pictures-view.ts
+  function formatShare(share) {
+    if (share <= 0) return "0%";
+    const percent = share * 100;
+    if (percent < 0.1) return "<0.1%";
+    return `${percent < 10 ? percent.toFixed(1) : Math.round(percent)}%`;
+  }
+  function describeVerification(verification) {
+    const problems = verification.problems.length;
+    if (verification.mode === "browser") {
+      return problems === 0 ? "Verified in a browser: no new errors" : `Verified in a browser: ${problems} new problem${problems === 1 ? "" : "s"}`;
+    }
+    const why = verification.note ? ` (${verification.note})` : "";
+    return problems === 0 ? `Verified over HTTP only${why}` : `HTTP check failed${why}`;
+  }
+  function score(value) {
+    return `SSIM ${value.ssim.toFixed(3)}, palette ΔE ${value.paletteDistance.toFixed(1)}`;
+  }
+  function describeFidelity(command) {
+    const fidelity = command.fidelity;
+    if (!fidelity) return null;
+    return `Reference “${fidelity.screen}” (${fidelity.viewport}): ${score(fidelity.before)} → ${score(fidelity.after)}`;
+  }
+  function label(shot) {
+    const name = shot.viewport === "desktop" ? "Desktop" : "Mobile";
+    return `${name} ${shot.width}×${shot.height}`;
+  }
+  function slider(shot, resourceUrl) {
+    const before = h("img", {
+      class: "shot-before",
+      attrs: { src: resourceUrl(shot.before), alt: `${label(shot)} before the patch`, width: String(shot.width), height: String(shot.height) }
+    });
+    const after = h("img", {
+      class: "shot-after",
+      attrs: { src: resourceUrl(shot.after), alt: `${label(shot)} after the patch`, width: String(shot.width), height: String(shot.height) }
+    });
+    const frame = h("div", { class: "shot-frame" }, before, after);
+    frame.style.aspectRatio = `${shot.width} / ${shot.height}`;
+    const range = h("input", {
+      class: "shot-range",
+      attrs: { type: "range", min: "0", max: "100", value: "50", "aria-label": `${label(shot)}: before ← → after` }
+    });
+    const place = () => {
+      after.style.clipPath = `inset(0 0 0 ${Number(range.value)}%)`;
+    };
+    range.addEventListener("input", place);
+    place();
+    const diff = h("img", {
+      class: "shot-diff",
+      attrs: { src: resourceUrl(shot.diff), alt: `${label(shot)}: changed pixels in magenta`, loading: "lazy" }
+    });
+    return h(
+      "figure",
+      { class: "shot", attrs: { "data-viewport": shot.viewport, "data-changed-share": String(shot.changedShare) } },
+      h(
+        "figcaption",
+        {},
+        h("span", { class: "shot-name" }, label(shot)),
+        h("span", { class: "shot-share muted" }, `${formatShare(shot.changedShare)} changed`)
+      ),
+      frame,
+      range,
+      h("details", { class: "shot-diff-box" }, h("summary", {}, "Difference"), diff)
+    );
+  }
+  function renderPictures(command, resourceUrl) {
+    const verification = command.verification ?? null;
+    const shots = command.screenshots ?? [];
+    const fidelity = describeFidelity(command);
+    if (!verification && shots.length === 0 && !fidelity) return null;
+    const section2 = h("section", { class: "pictures", attrs: { "aria-label": "Screenshots before and after" } });
+    if (verification) {
+      section2.appendChild(
+        h("p", { class: `verification verification-${verification.mode}`, title: verification.problems.join("\n") }, describeVerification(verification))
+      );
+    }
+    if (fidelity) section2.appendChild(h("p", { class: "fidelity muted" }, fidelity));
+    if (shots.length > 0) {
+      section2.appendChild(h("div", { class: "shots" }, ...shots.map((shot) => slider(shot, resourceUrl))));
+    }
+    return section2;
   }
 
   // src/panel/timeline.ts
@@ -510,8 +593,12 @@ ${token.description}` : full });
         return `${event.data.level}: ${event.data.message}`;
       case "PREVIEW_ERROR":
         return `Page error: ${event.data.message}`;
-      case "DRIFT_REPORT":
-        return `Drift score ${Math.round(event.data.report.score * 100)}% on-token`;
+      case "DRIFT_REPORT": {
+        const drift = `Drift score ${Math.round(event.data.report.score * 100)}% on-token`;
+        const fidelity = event.data.fidelity;
+        if (!fidelity) return drift;
+        return `${drift}; SSIM to “${fidelity.screen}” ${fidelity.before.ssim.toFixed(3)} → ${fidelity.after.ssim.toFixed(3)}`;
+      }
     }
   }
 
@@ -572,6 +659,7 @@ ${token.description}` : full });
       });
       this.failure = h("div", { class: "failure", hidden: true });
       this.patchesBox = h("div", { class: "patches" });
+      this.picturesBox = h("div", { class: "pictures-box" });
       this.element = h(
         "li",
         { class: "cmd", attrs: { "data-command-id": entry.commandId } },
@@ -581,6 +669,7 @@ ${token.description}` : full });
           h("header", { class: "cmd-head" }, this.badge, this.title, this.elapsed),
           this.eventsBox,
           this.failure,
+          this.picturesBox,
           this.patchesBox
         )
       );
@@ -598,6 +687,9 @@ ${token.description}` : full });
     eventsSummary;
     failure;
     patchesBox;
+    picturesBox;
+    /** The command the pictures were drawn from: redrawn only when a new one is fetched. */
+    picturesOf = null;
     userToggledEvents = false;
     addEvent(event) {
       const offset = event.at - this.entry.queuedAt;
@@ -626,7 +718,16 @@ ${token.description}` : full });
       this.eventsSummary.textContent = `${entry.events.length} event${entry.events.length === 1 ? "" : "s"}`;
       if (!this.userToggledEvents) this.eventsBox.open = !TERMINAL.has(entry.status) || entry.status === "FAILED";
       this.renderFailure();
+      this.renderPictures();
       this.renderPatches();
+    }
+    renderPictures() {
+      const command = this.entry.command;
+      if (command === this.picturesOf) return;
+      this.picturesOf = command;
+      clear(this.picturesBox);
+      const pictures = command ? renderPictures(command, this.actions.resourceUrl) : null;
+      if (pictures) this.picturesBox.appendChild(pictures);
     }
     renderFailure() {
       const entry = this.entry;
@@ -1717,6 +1818,7 @@ ${token.description}` : full });
             rollback: (patchId) => void this.rollback(patchId),
             openLogs: (url) => this.link.openLogs(url, this.sessionId ?? ""),
             logsHref: (url) => this.link.resourceUrl(url),
+            resourceUrl: (url) => this.link.resourceUrl(url),
             laterApplied: (patchId) => {
               const applied = this.timeline.appliedPatches();
               const index = applied.indexOf(patchId);
@@ -1731,6 +1833,7 @@ ${token.description}` : full });
           card.addEvent(event);
         }
         if (event.type === "PATCH_APPLY_COMPLETED") void this.fetchPatch(event.data.patchId);
+        if (event.type === "COMMAND_STATUS" && !created && TERMINAL.has(event.data.status)) void this.fetchCommand(entry.commandId);
         card.update(Date.now());
         if (event.type === "ROLLBACK_COMPLETED" || event.type === "PATCH_APPLY_COMPLETED") {
           for (const other of this.cards.values()) if (other !== card) other.update(Date.now());

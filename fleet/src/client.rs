@@ -1,21 +1,17 @@
-//! [`SqsClient`]: one aws-sdk-sqs client set up like the S3 and DynamoDB ones (standard AWS
-//! chain, `AWS_ENDPOINT_URL_SQS` / `AWS_ENDPOINT_URL`, explicit options for tests and tools,
-//! rustls on ring), plus what every call needs to name things: the queue prefix, the long
-//! poll and the endpoint for error messages. Loading touches no network.
+//! [`SqsClient`]: one aws-sdk-sqs client set up by `devflow_aws` like the S3 and DynamoDB ones
+//! (standard AWS chain, `AWS_ENDPOINT_URL_SQS` / `AWS_ENDPOINT_URL`, explicit options for
+//! tests and tools, rustls on ring), plus what every call needs to name things: the queue
+//! prefix, the long poll and the endpoint for error messages. Loading touches no network.
 
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
 use aws_sdk_sqs::config::retry::RetryConfig;
 use aws_sdk_sqs::config::timeout::TimeoutConfig;
-use aws_sdk_sqs::config::Region;
 use aws_sdk_sqs::Client;
+use devflow_aws::{AwsOptions, StaticKeys};
 
 use crate::queue::{validate_daemon_id, MAX_DAEMON_ID_LEN};
 use crate::FleetError;
-
-/// Used when no region is configured anywhere (moto and other local servers ignore it).
-const FALLBACK_REGION: &str = "us-east-1";
 
 /// SQS's longest queue name.
 const MAX_QUEUE_NAME_LEN: usize = 80;
@@ -86,26 +82,12 @@ impl SqsClient {
                 options.wait_seconds
             )));
         }
-        // rustls on ring: no aws-lc C build, the same TLS stack as the S3 and DynamoDB clients.
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
-        if let Some(region) = &options.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
-        if let Some((id, secret)) = &options.credentials {
-            loader = loader.credentials_provider(aws_credential_types::Credentials::new(
-                id.clone(),
-                secret.clone(),
-                None,
-                None,
-                "devflow-sqs-options",
-            ));
-        }
-        let shared = loader.load().await;
+        let shared = devflow_aws::load_shared_config(&AwsOptions {
+            service: "SQS",
+            region: options.region.as_deref(),
+            credentials: StaticKeys::named(options.credentials.as_ref(), "devflow-sqs-options"),
+        })
+        .await;
         let mut builder = aws_sdk_sqs::config::Builder::from(&shared)
             .retry_config(RetryConfig::standard().with_max_attempts(options.max_attempts.max(1)))
             .timeout_config(
@@ -117,26 +99,18 @@ impl SqsClient {
                     ))
                     .build(),
             );
-        if shared.region().is_none() {
-            builder = builder.region(Region::new(FALLBACK_REGION));
-        }
         if let Some(url) = &options.endpoint {
             builder = builder.endpoint_url(url.clone());
         }
-        let custom_endpoint = options.endpoint.clone().or_else(|| {
-            ["AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL"]
-                .iter()
-                .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
-                .or_else(|| shared.endpoint_url().map(str::to_string))
-        });
-        let config = builder.build();
-        let region = config
-            .region()
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| FALLBACK_REGION.into());
-        let endpoint = custom_endpoint.unwrap_or_else(|| format!("AWS SQS in {region}"));
+        let region = devflow_aws::region(&shared);
+        let endpoint = devflow_aws::endpoint_in_use(
+            options.endpoint.as_deref(),
+            &["AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL"],
+            &shared,
+        )
+        .unwrap_or_else(|| format!("AWS SQS in {region}"));
         Ok(SqsClient {
-            client: Client::from_conf(config),
+            client: Client::from_conf(builder.build()),
             endpoint,
             region,
             queue_prefix: options.queue_prefix.clone(),

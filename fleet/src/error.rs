@@ -8,6 +8,9 @@ use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 
 use crate::SqsClient;
 
+/// The SDK's error code if the service answered, and an error with its sources on one line.
+pub(crate) use devflow_aws::{chain, code};
+
 /// Why a queue operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
@@ -103,11 +106,6 @@ pub(crate) fn is_queue_gone<E: ProvideErrorMetadata>(error: &SdkError<E, HttpRes
     )
 }
 
-/// The SDK's error code, if the service answered.
-pub(crate) fn code<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> Option<&str> {
-    error.code()
-}
-
 /// The error a person can act on, from the SDK's. `action` is the IAM action of the call.
 pub(crate) fn sdk_error<E>(
     client: &SqsClient,
@@ -119,13 +117,10 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let queue = crate::client::queue_name_of(queue).to_string();
-    if let Some(detail) = credentials_problem(&error) {
+    if let Some(detail) = devflow_aws::credentials_problem(&error) {
         return FleetError::NoCredentials { detail };
     }
-    if matches!(
-        error,
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)
-    ) {
+    if devflow_aws::no_answer(&error) {
         return FleetError::Unreachable {
             endpoint: client.endpoint().to_string(),
             queue,
@@ -140,15 +135,9 @@ where
             action,
         };
     }
-    let status = error.raw_response().map(|r| r.status().as_u16());
-    let code = error.code().unwrap_or_default().to_string();
-    let message = error.message().unwrap_or_default().to_string();
-    let detail = match (code.is_empty(), message.is_empty()) {
-        (false, false) => format!("{code}: {message}"),
-        (false, true) => code.clone(),
-        (true, _) => status.map_or_else(|| chain(&error), |status| format!("HTTP {status}")),
-    };
-    match code.as_str() {
+    let status = devflow_aws::http_status(&error);
+    let detail = devflow_aws::detail(&error);
+    match error.code().unwrap_or_default() {
         "AWS.SimpleQueueService.QueueDeletedRecently" | "QueueDeletedRecently" => {
             FleetError::QueueDeletedRecently { queue, action }
         }
@@ -184,35 +173,6 @@ where
             detail,
         },
     }
-}
-
-/// The credentials error somewhere in the chain, if that is what failed.
-fn credentials_problem(error: &(dyn std::error::Error + 'static)) -> Option<String> {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(current) = source {
-        if let Some(credentials) =
-            current.downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
-        {
-            return Some(chain(credentials));
-        }
-        source = current.source();
-    }
-    None
-}
-
-/// An error and its sources on one line.
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(current) = source {
-        let text = current.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = current.source();
-    }
-    out
 }
 
 #[cfg(test)]

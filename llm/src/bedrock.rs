@@ -10,10 +10,8 @@
 //! daemon that never asks Bedrock never resolves AWS settings.
 
 use async_trait::async_trait;
-use aws_config::BehaviorVersion;
 use aws_sdk_bedrockruntime::config::retry::RetryConfig;
 use aws_sdk_bedrockruntime::config::timeout::TimeoutConfig;
-use aws_sdk_bedrockruntime::config::Region;
 use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::operation::converse::{ConverseError, ConverseOutput as Output};
 use aws_sdk_bedrockruntime::primitives::Blob;
@@ -23,6 +21,7 @@ use aws_sdk_bedrockruntime::types::{
     ToolChoice, ToolConfiguration, ToolInputSchema, ToolSpecification,
 };
 use aws_sdk_bedrockruntime::Client;
+use devflow_aws::{chain, AwsOptions};
 
 use crate::answer::{self, AnswerProblem};
 use crate::model::{ImageFormat, Model, ModelAnswer, ModelError, ModelRequest, Usage};
@@ -35,7 +34,7 @@ pub const DEFAULT_MODEL: &str = "us.amazon.nova-pro-v1:0";
 /// Room for a diff of a few files; Nova models answer at most 5k–10k tokens.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 /// Where the default `us.` inference profile lives, used when no region resolves.
-pub const FALLBACK_REGION: &str = "us-east-1";
+pub const FALLBACK_REGION: &str = devflow_aws::FALLBACK_REGION;
 /// Images per request at most, and bytes per image (Converse refuses larger ones).
 pub const MAX_IMAGES: usize = 4;
 pub const MAX_IMAGE_BYTES: usize = 3_750_000;
@@ -109,17 +108,14 @@ impl Bedrock {
         self.client
             .get_or_init(|| async {
                 let policy = &self.config.policy;
-                // rustls on ring: no aws-lc C build, and the same TLS stack as reqwest.
-                let http = aws_smithy_http_client::Builder::new()
-                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-                    ))
-                    .build_https();
-                let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
-                if let Some(region) = &self.config.region {
-                    loader = loader.region(Region::new(region.clone()));
-                }
-                let shared = loader.load().await;
+                // The standard chain over rustls on ring (the same TLS stack as reqwest), and
+                // FALLBACK_REGION (logged) when no region resolves.
+                let shared = devflow_aws::load_shared_config(&AwsOptions {
+                    service: "Bedrock",
+                    region: self.config.region.as_deref(),
+                    credentials: None,
+                })
+                .await;
                 let mut builder = aws_sdk_bedrockruntime::config::Builder::from(&shared)
                     .retry_config(
                         RetryConfig::standard()
@@ -134,13 +130,6 @@ impl Bedrock {
                             .operation_timeout(policy.deadline)
                             .build(),
                     );
-                if shared.region().is_none() {
-                    tracing::info!(
-                        region = FALLBACK_REGION,
-                        "no AWS region configured; using the default for Bedrock"
-                    );
-                    builder = builder.region(Region::new(FALLBACK_REGION));
-                }
                 if let Some(url) = &self.config.endpoint_url {
                     builder = builder.endpoint_url(url.clone());
                 }
@@ -381,34 +370,13 @@ fn is_bad_model(message: &str) -> bool {
         || m.contains("on-demand throughput isn")
 }
 
-/// The credential chain's complaint, when that is why the call failed.
+/// The credential chain's complaint, when that is why the call failed; also an error that
+/// only talks of credentials (other than AWS rejecting them, which has its own message).
 fn credentials_problem<E: std::error::Error + 'static>(error: &E) -> Option<String> {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(current) = source {
-        if let Some(credentials) =
-            current.downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
-        {
-            return Some(chain(credentials));
-        }
-        source = current.source();
-    }
-    let text = chain(error);
-    (text.contains("credential") && !text.contains("rejected")).then_some(text)
-}
-
-/// An error and its sources on one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(current) = source {
-        let text = current.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = current.source();
-    }
-    out
+    devflow_aws::credentials_problem(error).or_else(|| {
+        let text = chain(error);
+        (text.contains("credential") && !text.contains("rejected")).then_some(text)
+    })
 }
 
 #[async_trait]

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+// An error and its sources on one line: reqwest's errors nest like the AWS SDK's.
+use devflow_aws::chain;
 use serde_json::{json, Value};
 
 use crate::answer::{self, AnswerProblem};
@@ -130,7 +132,7 @@ impl OpenAi {
                 Failure::fatal(ModelError::Unreachable(format!(
                     "cannot reach the OpenAI-compatible server at {}: {}. Is it running? Check DEVFLOW_OPENAI_URL.",
                     self.url,
-                    error_chain(&e)
+                    chain(&e)
                 )))
             }
         })?;
@@ -283,20 +285,6 @@ fn is_context_too_long(message: &str) -> bool {
 fn mentions_format(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     m.contains("response_format") || m.contains("json_schema") || m.contains("response format")
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(current) = source {
-        let text = current.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = current.source();
-    }
-    out
 }
 
 #[async_trait]

@@ -192,7 +192,75 @@ driftBefore: number | null, driftAfter: number | null,
  * The patch lowered the drift score (`driftAfter < driftBefore`). With the session's
  * `guardFidelity` on for this command it was then rolled back and the command FAILED.
  */
-fidelityLowered: boolean, timings: CommandTimings, };
+fidelityLowered: boolean, 
+/**
+ * How the page was checked after the command's patch was written: in a real browser,
+ * or over HTTP only (no browser found, `browserVerify` off, or the browser could not
+ * look at the page). `null` until a patch was written on a running preview.
+ */
+verification: Verification | null, 
+/**
+ * Screenshots of the session's entry page before and after the patch, one per viewport
+ * (browser verification only; empty otherwise).
+ */
+screenshots: Array<Screenshot>, 
+/**
+ * Similarity of the page to the reference screen before and after the patch, when the
+ * session's reference has a screen for the page.
+ */
+fidelity: ScreenFidelity | null, timings: CommandTimings, };
+
+export type VerificationMode = "browser" | "http";
+
+export type Verification = { mode: VerificationMode, 
+/**
+ * What the page showed after the patch that it did not before (`console error: …`,
+ * `uncaught exception: …`, `failed request: …`, `the page is blank`); empty when the
+ * page passed.
+ */
+problems: Array<string>, 
+/**
+ * Why the check is HTTP-only, when it is (`no Chromium found`, …).
+ */
+note?: string, };
+
+export type ViewportName = "desktop" | "mobile";
+
+export type Screenshot = { viewport: ViewportName, 
+/**
+ * The viewport in CSS pixels; each picture is exactly this size (device scale 1).
+ */
+width: number, height: number, 
+/**
+ * URLs of the PNGs: the page before the patch, after it, and the difference (the after
+ * picture greyed, changed pixels magenta). Daemon URLs need the token like any route.
+ */
+before: string, after: string, diff: string, 
+/**
+ * Share of the viewport's pixels that changed, 0..=1 (0 = nothing visible changed).
+ */
+changedShare: number, };
+
+export type FidelityScore = { 
+/**
+ * Structural similarity (SSIM, luma, the screen scaled to the screenshot): 1 = identical.
+ */
+ssim: number, 
+/**
+ * Distance of the dominant-colour palettes in CIELAB (ΔE76): 0 = the same colours in the
+ * same proportions.
+ */
+paletteDistance: number, };
+
+export type ScreenFidelity = { 
+/**
+ * The reference screen's name (`home`).
+ */
+screen: string, 
+/**
+ * The viewport whose screenshots were compared with it.
+ */
+viewport: ViewportName, before: FidelityScore, after: FidelityScore, };
 
 export type Proposal = { 
 /**
@@ -309,9 +377,19 @@ export type Event = { sessionId: string, seq: number,
 /**
  * Unix milliseconds.
  */
-at: number, commandId?: string, } & ({ "type": "SESSION_READY", "data": { previewUrl: string, } } | { "type": "SESSION_STATUS", "data": { status: SessionStatus, reason?: string, } } | { "type": "SESSION_PAUSED", "data": { paused: boolean, } } | { "type": "COMMAND_STATUS", "data": { status: CommandStatus, errorSummary?: string, } } | { "type": "INFERENCE_STARTED", "data": { attempt: number, proposer: string, } } | { "type": "INFERENCE_COMPLETED", "data": { attempt: number, filesToEdit: Array<string>, reason: string, confidence: number, usage?: TokenUsage, } } | { "type": "PATCH_APPLY_STARTED", "data": { attempt: number, files: Array<string>, } } | { "type": "PATCH_APPLY_COMPLETED", "data": { patchId: string, files: Array<string>, hunks: Array<HunkReport>, } } | { "type": "PREVIEW_UPDATED", "data": { patchId?: string, files: Array<string>, cssOnly: boolean, } } | { "type": "PATCH_FAILED", "data": { summary: string, rolledBack: boolean, willRetry: boolean, logsUrl: string, } } | { "type": "ROLLBACK_COMPLETED", "data": { patchId: string, files: Array<string>, } } | { "type": "SETTINGS_UPDATED", "data": { settings: Settings, } } | { "type": "REFERENCE_UPDATED", "data": { referenceId: string, } } | { "type": "LOG", "data": { level: string, message: string, } } | { "type": "PREVIEW_ERROR", "data": { message: string, source?: string, } } | { "type": "DRIFT_REPORT", "data": { report: DriftReport, } });
+at: number, commandId?: string, } & ({ "type": "SESSION_READY", "data": { previewUrl: string, } } | { "type": "SESSION_STATUS", "data": { status: SessionStatus, reason?: string, } } | { "type": "SESSION_PAUSED", "data": { paused: boolean, } } | { "type": "COMMAND_STATUS", "data": { status: CommandStatus, errorSummary?: string, } } | { "type": "INFERENCE_STARTED", "data": { attempt: number, proposer: string, } } | { "type": "INFERENCE_COMPLETED", "data": { attempt: number, filesToEdit: Array<string>, reason: string, confidence: number, usage?: TokenUsage, } } | { "type": "PATCH_APPLY_STARTED", "data": { attempt: number, files: Array<string>, } } | { "type": "PATCH_APPLY_COMPLETED", "data": { patchId: string, files: Array<string>, hunks: Array<HunkReport>, } } | { "type": "PREVIEW_UPDATED", "data": { patchId?: string, files: Array<string>, cssOnly: boolean, } } | { "type": "PATCH_FAILED", "data": { summary: string, rolledBack: boolean, willRetry: boolean, logsUrl: string, } } | { "type": "ROLLBACK_COMPLETED", "data": { patchId: string, files: Array<string>, } } | { "type": "SETTINGS_UPDATED", "data": { settings: Settings, } } | { "type": "REFERENCE_UPDATED", "data": { referenceId: string, } } | { "type": "LOG", "data": { level: string, message: string, } } | { "type": "PREVIEW_ERROR", "data": { message: string, source?: string, } } | { "type": "DRIFT_REPORT", "data": { report: DriftReport, 
+/**
+ * The page's similarity to the reference screen before and after the command's
+ * patch, when the reference has a screen for the page and a browser took screenshots.
+ */
+fidelity?: ScreenFidelity, } });
 
-export type EventBody = { "type": "SESSION_READY", "data": { previewUrl: string, } } | { "type": "SESSION_STATUS", "data": { status: SessionStatus, reason?: string, } } | { "type": "SESSION_PAUSED", "data": { paused: boolean, } } | { "type": "COMMAND_STATUS", "data": { status: CommandStatus, errorSummary?: string, } } | { "type": "INFERENCE_STARTED", "data": { attempt: number, proposer: string, } } | { "type": "INFERENCE_COMPLETED", "data": { attempt: number, filesToEdit: Array<string>, reason: string, confidence: number, usage?: TokenUsage, } } | { "type": "PATCH_APPLY_STARTED", "data": { attempt: number, files: Array<string>, } } | { "type": "PATCH_APPLY_COMPLETED", "data": { patchId: string, files: Array<string>, hunks: Array<HunkReport>, } } | { "type": "PREVIEW_UPDATED", "data": { patchId?: string, files: Array<string>, cssOnly: boolean, } } | { "type": "PATCH_FAILED", "data": { summary: string, rolledBack: boolean, willRetry: boolean, logsUrl: string, } } | { "type": "ROLLBACK_COMPLETED", "data": { patchId: string, files: Array<string>, } } | { "type": "SETTINGS_UPDATED", "data": { settings: Settings, } } | { "type": "REFERENCE_UPDATED", "data": { referenceId: string, } } | { "type": "LOG", "data": { level: string, message: string, } } | { "type": "PREVIEW_ERROR", "data": { message: string, source?: string, } } | { "type": "DRIFT_REPORT", "data": { report: DriftReport, } };
+export type EventBody = { "type": "SESSION_READY", "data": { previewUrl: string, } } | { "type": "SESSION_STATUS", "data": { status: SessionStatus, reason?: string, } } | { "type": "SESSION_PAUSED", "data": { paused: boolean, } } | { "type": "COMMAND_STATUS", "data": { status: CommandStatus, errorSummary?: string, } } | { "type": "INFERENCE_STARTED", "data": { attempt: number, proposer: string, } } | { "type": "INFERENCE_COMPLETED", "data": { attempt: number, filesToEdit: Array<string>, reason: string, confidence: number, usage?: TokenUsage, } } | { "type": "PATCH_APPLY_STARTED", "data": { attempt: number, files: Array<string>, } } | { "type": "PATCH_APPLY_COMPLETED", "data": { patchId: string, files: Array<string>, hunks: Array<HunkReport>, } } | { "type": "PREVIEW_UPDATED", "data": { patchId?: string, files: Array<string>, cssOnly: boolean, } } | { "type": "PATCH_FAILED", "data": { summary: string, rolledBack: boolean, willRetry: boolean, logsUrl: string, } } | { "type": "ROLLBACK_COMPLETED", "data": { patchId: string, files: Array<string>, } } | { "type": "SETTINGS_UPDATED", "data": { settings: Settings, } } | { "type": "REFERENCE_UPDATED", "data": { referenceId: string, } } | { "type": "LOG", "data": { level: string, message: string, } } | { "type": "PREVIEW_ERROR", "data": { message: string, source?: string, } } | { "type": "DRIFT_REPORT", "data": { report: DriftReport, 
+/**
+ * The page's similarity to the reference screen before and after the command's
+ * patch, when the reference has a screen for the page and a browser took screenshots.
+ */
+fidelity?: ScreenFidelity, } };
 
 export type ErrorCode = "PARSE_ERROR" | "INVALID_REQUEST" | "METHOD_NOT_FOUND" | "VALIDATION_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "NOT_CONFIGURED" | "UPSTREAM_ERROR" | "INTERNAL";
 

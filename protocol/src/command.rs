@@ -171,5 +171,106 @@ pub struct Command {
     /// `guardFidelity` on for this command it was then rolled back and the command FAILED.
     #[serde(default)]
     pub fidelity_lowered: bool,
+    /// How the page was checked after the command's patch was written: in a real browser,
+    /// or over HTTP only (no browser found, `browserVerify` off, or the browser could not
+    /// look at the page). `null` until a patch was written on a running preview.
+    #[serde(default)]
+    pub verification: Option<Verification>,
+    /// Screenshots of the session's entry page before and after the patch, one per viewport
+    /// (browser verification only; empty otherwise).
+    #[serde(default)]
+    pub screenshots: Vec<Screenshot>,
+    /// Similarity of the page to the reference screen before and after the patch, when the
+    /// session's reference has a screen for the page.
+    #[serde(default)]
+    pub fidelity: Option<ScreenFidelity>,
     pub timings: CommandTimings,
+}
+
+/// How a patch was verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum VerificationMode {
+    /// Loaded and watched in headless Chromium at each viewport, compared with the page
+    /// before the patch (console errors, uncaught exceptions, failed same-origin requests, a
+    /// blank page), on top of the HTTP checks.
+    Browser,
+    /// HTTP only: the page and its same-origin stylesheets and scripts answer, and the open
+    /// previews report no new error.
+    Http,
+}
+
+/// The outcome of checking the page after a patch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct Verification {
+    pub mode: VerificationMode,
+    /// What the page showed after the patch that it did not before (`console error: …`,
+    /// `uncaught exception: …`, `failed request: …`, `the page is blank`); empty when the
+    /// page passed.
+    #[serde(default)]
+    pub problems: Vec<String>,
+    /// Why the check is HTTP-only, when it is (`no Chromium found`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub note: Option<String>,
+}
+
+/// A viewport every command is looked at in the browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum ViewportName {
+    /// 1280×800.
+    Desktop,
+    /// 390×844.
+    Mobile,
+}
+
+impl ViewportName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ViewportName::Desktop => "desktop",
+            ViewportName::Mobile => "mobile",
+        }
+    }
+}
+
+/// The page before and after a patch at one viewport, with the difference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct Screenshot {
+    pub viewport: ViewportName,
+    /// The viewport in CSS pixels; each picture is exactly this size (device scale 1).
+    pub width: u32,
+    pub height: u32,
+    /// URLs of the PNGs: the page before the patch, after it, and the difference (the after
+    /// picture greyed, changed pixels magenta). Daemon URLs need the token like any route.
+    pub before: String,
+    pub after: String,
+    pub diff: String,
+    /// Share of the viewport's pixels that changed, 0..=1 (0 = nothing visible changed).
+    pub changed_share: f64,
+}
+
+/// How close the page's screenshot is to a reference screen.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct FidelityScore {
+    /// Structural similarity (SSIM, luma, the screen scaled to the screenshot): 1 = identical.
+    pub ssim: f64,
+    /// Distance of the dominant-colour palettes in CIELAB (ΔE76): 0 = the same colours in the
+    /// same proportions.
+    pub palette_distance: f64,
+}
+
+/// The similarity of the page to the session's reference screen before and after a command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ScreenFidelity {
+    /// The reference screen's name (`home`).
+    pub screen: String,
+    /// The viewport whose screenshots were compared with it.
+    pub viewport: ViewportName,
+    pub before: FidelityScore,
+    pub after: FidelityScore,
 }

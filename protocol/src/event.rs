@@ -134,6 +134,11 @@ pub enum EventBody {
     },
     DriftReport {
         report: DriftReport,
+        /// The page's similarity to the reference screen before and after the command's
+        /// patch, when the reference has a screen for the page and a browser took screenshots.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        fidelity: Option<crate::ScreenFidelity>,
     },
 }
 

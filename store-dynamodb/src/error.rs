@@ -9,12 +9,8 @@ use devflow_store::StoreError;
 use crate::DynamoStore;
 
 /// The service's error code (`ConditionalCheckFailedException`, …), if it answered.
-pub(crate) fn code<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> Option<&str> {
-    match error {
-        SdkError::ServiceError(service) => service.err().code(),
-        _ => None,
-    }
-}
+pub(crate) use devflow_aws::code;
+use devflow_aws::{chain, credentials_problem};
 
 /// A request the SDK refused to build (a required field missing: a bug here, not the user's).
 pub(crate) fn built<T>(result: Result<T, BuildError>) -> Result<T, StoreError> {
@@ -36,18 +32,15 @@ where
              AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or run with an IAM role"
         ));
     }
-    match &error {
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
-            return StoreError::Database(format!(
-                "DynamoDB at {} is unreachable ({action} on table {table}): {}; check \
-                 AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL and the network",
-                store.endpoint,
-                chain(&error)
-            ));
-        }
-        _ => {}
+    if devflow_aws::no_answer(&error) {
+        return StoreError::Database(format!(
+            "DynamoDB at {} is unreachable ({action} on table {table}): {}; check \
+             AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL and the network",
+            store.endpoint,
+            chain(&error)
+        ));
     }
-    let status = error.raw_response().map(|r| r.status().as_u16());
+    let status = devflow_aws::http_status(&error);
     let mut code = code(&error).unwrap_or_default().to_string();
     // An IAM refusal that is not in DynamoDB's JSON error shape (moto, some proxies) still
     // comes as 403.
@@ -84,33 +77,4 @@ where
             "DynamoDB {action} on table {table} failed: {code}: {message}"
         )),
     }
-}
-
-/// The credentials error somewhere in the chain, if that is what failed.
-fn credentials_problem(error: &(dyn std::error::Error + 'static)) -> Option<String> {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(current) = source {
-        if let Some(credentials) =
-            current.downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
-        {
-            return Some(chain(credentials));
-        }
-        source = current.source();
-    }
-    None
-}
-
-/// An error and its sources on one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(current) = source {
-        let text = current.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = current.source();
-    }
-    out
 }

@@ -4,7 +4,7 @@
 //! race another daemon is a conditional write: an event's `seq` is claimed with
 //! `attribute_not_exists(seq)` (see `store.rs`), an idempotency key with a transaction that
 //! puts the key and its command together. Client set-up (endpoint, credentials, region) is
-//! the standard AWS chain, as for the S3 blob store.
+//! the standard AWS chain through `devflow_aws`, as for the S3 blob store.
 
 mod cursor;
 mod error;
@@ -17,17 +17,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::config::Region;
 use aws_sdk_dynamodb::Client;
+use devflow_aws::{AwsOptions, StaticKeys};
 
 pub use lease::DaemonRecord;
 pub use tables::{TableInit, Tables};
-
-/// Used when no region is configured anywhere (DynamoDB Local and moto ignore it).
-const FALLBACK_REGION: &str = "us-east-1";
 
 /// How to reach DynamoDB. `Default` = everything from the standard AWS chain, tables
 /// `devflow-*`.
@@ -72,26 +68,15 @@ impl DynamoStore {
     /// A client from the standard AWS chain and `options`. Loading touches no network; the
     /// first call does (see [`DynamoStore::check_tables`] to fail early).
     pub async fn connect(options: DynamoOptions) -> DynamoStore {
-        // rustls on ring: no aws-lc C build, the same TLS stack as the S3 and Bedrock clients.
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
-        if let Some(region) = &options.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
-        if let Some((id, secret)) = &options.credentials {
-            loader = loader.credentials_provider(aws_credential_types::Credentials::new(
-                id.clone(),
-                secret.clone(),
-                None,
-                None,
+        let shared = devflow_aws::load_shared_config(&AwsOptions {
+            service: "DynamoDB",
+            region: options.region.as_deref(),
+            credentials: StaticKeys::named(
+                options.credentials.as_ref(),
                 "devflow-dynamodb-options",
-            ));
-        }
-        let shared = loader.load().await;
+            ),
+        })
+        .await;
         let mut builder = aws_sdk_dynamodb::config::Builder::from(&shared)
             .retry_config(RetryConfig::standard().with_max_attempts(options.max_attempts.max(1)))
             .timeout_config(
@@ -100,30 +85,17 @@ impl DynamoStore {
                     .operation_attempt_timeout(Duration::from_secs(30))
                     .build(),
             );
-        if shared.region().is_none() {
-            builder = builder.region(Region::new(FALLBACK_REGION));
-        }
         if let Some(url) = &options.endpoint {
             builder = builder.endpoint_url(url.clone());
         }
-        let custom_endpoint = options.endpoint.clone().or_else(|| {
-            ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"]
-                .iter()
-                .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
-                .or_else(|| shared.endpoint_url().map(str::to_string))
-        });
-        let config = builder.build();
-        let endpoint = custom_endpoint.unwrap_or_else(|| {
-            format!(
-                "AWS DynamoDB in {}",
-                config
-                    .region()
-                    .map(|r| r.to_string())
-                    .unwrap_or_else(|| FALLBACK_REGION.into())
-            )
-        });
+        let endpoint = devflow_aws::endpoint_in_use(
+            options.endpoint.as_deref(),
+            &["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"],
+            &shared,
+        )
+        .unwrap_or_else(|| format!("AWS DynamoDB in {}", devflow_aws::region(&shared)));
         DynamoStore {
-            client: Client::from_conf(config),
+            client: Client::from_conf(builder.build()),
             tables: Tables::new(&options.table_prefix),
             endpoint,
             clock: Arc::new(Monotonic::default()),

@@ -242,6 +242,45 @@ async fn a_presigned_upload_is_ingested_on_start_and_patches_and_logs_land_in_s3
         "the artifact is the patch's diff, byte for byte"
     );
 
+    // Verified in a browser (Chromium installed), the command's pictures are artifacts in
+    // S3 too, and the daemon's screenshot route serves them from there.
+    let command_id = run.last().unwrap()["commandId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let command = client
+        .call(
+            "command/get",
+            json!({"sessionId": sid, "commandId": command_id}),
+        )
+        .await
+        .unwrap();
+    if command["verification"]["mode"] == "browser" {
+        let picture_at = BlobLocation::new(
+            "session-artifacts",
+            format!("{sid}/screenshots/{command_id}/desktop-after-1.png"),
+        );
+        let stored = s3
+            .get_bytes(&picture_at)
+            .await
+            .expect("the screenshot artifact exists");
+        assert!(stored.starts_with(b"\x89PNG"), "a PNG");
+        let url = command["screenshots"][0]["after"].as_str().unwrap();
+        assert!(url.ends_with("/desktop-after-1.png"), "{url}");
+        let served = reqwest::Client::new()
+            .get(url)
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(served.status(), 200, "{url}");
+        assert_eq!(
+            served.bytes().await.unwrap(),
+            stored,
+            "the route serves the S3 copy"
+        );
+    }
+
     let session = client
         .call("session/get", json!({"sessionId": sid}))
         .await

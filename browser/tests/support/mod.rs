@@ -24,7 +24,7 @@ pub fn chromium() -> Option<PathBuf> {
         return None;
     }
     Some(Browser::find().expect(
-        "no Chromium found (DEVFLOW_CHROMIUM, or chromium / chromium-browser / google-chrome \
+        "no Chromium found (DEVFLOW_CHROME, or chromium / chromium-browser / google-chrome \
          on PATH); install Debian's chromium package",
     ))
 }

@@ -28,12 +28,20 @@ pub(super) async fn run(node: Arc<FleetNode>, service: Service) {
 /// round must not let a live daemon's leases lapse.
 async fn renew(node: &Arc<FleetNode>, service: &Service) -> anyhow::Result<()> {
     let store = service.store_handle();
-    let claims = node.held_sessions().into_iter().map(|session_id| async move {
-        let claim = store
-            .claim_lease(&session_id, &node.daemon_id, crate::now_millis(), node.lease_ms())
-            .await;
-        (session_id, claim)
-    });
+    let claims = node
+        .held_sessions()
+        .into_iter()
+        .map(|session_id| async move {
+            let claim = store
+                .claim_lease(
+                    &session_id,
+                    &node.daemon_id,
+                    crate::now_millis(),
+                    node.lease_ms(),
+                )
+                .await;
+            (session_id, claim)
+        });
     for (session_id, claim) in futures::future::join_all(claims).await {
         if let LeaseClaim::Held(lease) = claim? {
             tracing::warn!(session_id, owner = %lease.owner, "lost the session's lease; its pipeline stops here");

@@ -14,8 +14,10 @@
 //! Verification after a patch ([`PreviewRuntime::verify`]) compares the page with how it
 //! was just before the patch was written (taken in [`PreviewRuntime::files_writing`]): the
 //! entry page and its same-origin stylesheets and scripts over HTTP ([`verify`]), and the
-//! errors the reload clients relay once they have applied the change.
+//! errors the reload clients relay once they have applied the change. Where a browser is
+//! found, the pipeline also looks at the page in it ([`browser`]).
 
+pub mod browser;
 pub mod detect;
 pub mod devserver;
 pub mod orphans;
@@ -140,6 +142,8 @@ struct Shared {
     baseline: Mutex<Option<Baseline>>,
     /// The last change devflow announced, and whether any page was open to apply it.
     announced: Mutex<Option<Announced>>,
+    /// Bumped whenever the page may have changed ([`PreviewRuntime::page_generation`]).
+    generation: std::sync::atomic::AtomicU64,
 }
 
 /// How the page was before a patch.
@@ -177,6 +181,12 @@ impl SessionPreviews {
         }
     }
 
+    /// This run's [`orphans::OWNER_VAR`] token: other processes the daemon starts (Chromium)
+    /// carry it too, so a killed daemon's are ended at the next start.
+    pub fn owner_token(&self) -> &str {
+        &self.owner
+    }
+
     /// The proxy's address of a running session (tests, diagnostics).
     pub async fn proxy_addr(&self, session_id: &str) -> Option<SocketAddr> {
         self.running
@@ -196,6 +206,7 @@ impl SessionPreviews {
             errors: Mutex::new(ErrorLog::default()),
             baseline: Mutex::new(None),
             announced: Mutex::new(None),
+            generation: std::sync::atomic::AtomicU64::new(first_generation()),
         });
         let package_json = std::fs::read_to_string(workspace.join("package.json")).ok();
         let plan = detect::plan(package_json.as_deref(), |name| {
@@ -441,6 +452,7 @@ impl PreviewRuntime for SessionPreviews {
             Some(running) => running.shared.clone(),
             None => return,
         };
+        shared.page_changed();
         {
             let mut own = shared.own_writes.lock().unwrap_or_else(|p| p.into_inner());
             own.written(files, Instant::now(), |file| {
@@ -489,6 +501,15 @@ impl PreviewRuntime for SessionPreviews {
         *shared.announced.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
+    async fn page_generation(&self, session_id: &str) -> Option<u64> {
+        self.running.lock().await.get(session_id).map(|running| {
+            running
+                .shared
+                .generation
+                .load(std::sync::atomic::Ordering::SeqCst)
+        })
+    }
+
     async fn recent_errors(&self, session_id: &str) -> Vec<String> {
         match self.running.lock().await.get(session_id) {
             Some(running) => running
@@ -520,6 +541,11 @@ async fn stop_running(running: Running) {
 }
 
 impl Shared {
+    fn page_changed(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
     fn emit(&self, body: EventBody) {
         let event = PreviewEvent {
             session_id: self.session_id.clone(),
@@ -556,8 +582,12 @@ impl Shared {
                     self.error(line, "dev-server".into(), false);
                 }
             }
-            DevEvent::Crashed(summary) => self.error(summary, "dev-server".into(), true),
+            DevEvent::Crashed(summary) => {
+                self.page_changed();
+                self.error(summary, "dev-server".into(), true)
+            }
             DevEvent::Back => {
+                self.page_changed();
                 if let Some(notifier) = self.notifier.get() {
                     notifier.reload();
                 }
@@ -593,6 +623,7 @@ impl Shared {
         if files.is_empty() {
             return;
         }
+        self.page_changed();
         tracing::info!(session_id = %self.session_id, files = ?files, "files changed on disk");
         if let Some(notifier) = self.notifier.get() {
             notifier.changed(&files);
@@ -604,6 +635,13 @@ impl Shared {
             css_only,
         });
     }
+}
+
+/// Where a new preview's page generation starts: apart from every earlier preview's in this
+/// process, so a look taken on a preview that was stopped never matches one started since.
+fn first_generation() -> u64 {
+    static LAUNCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    LAUNCHES.fetch_add(1, std::sync::atomic::Ordering::SeqCst) << 32
 }
 
 /// A file's content digest (`None` when it is gone).

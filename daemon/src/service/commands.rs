@@ -170,6 +170,9 @@ impl Service {
             drift_before: None,
             drift_after: None,
             fidelity_lowered: false,
+            verification: None,
+            screenshots: Vec::new(),
+            fidelity: None,
             timings: CommandTimings {
                 queued_at: crate::now_millis(),
                 started_at: None,

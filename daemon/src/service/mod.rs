@@ -15,6 +15,7 @@ mod git;
 mod patches;
 mod pipeline;
 mod reference;
+mod screens;
 mod sessions;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -43,6 +44,8 @@ pub struct Parts {
     pub patch_engine: Arc<dyn PatchEngine>,
     pub ingest: Arc<dyn SiteIngest>,
     pub preview: Arc<dyn PreviewRuntime>,
+    /// Verification and screenshots in a real browser (HTTP-only when it has none).
+    pub browser: Arc<crate::preview::browser::BrowserChecks>,
 }
 
 #[derive(Clone)]

@@ -293,6 +293,8 @@ impl Service {
         // The reference is read once for both drift reports of this attempt.
         let tokens = Arc::new(self.reference_tokens(&session.session_id));
         let drift_before = self.drift_now(&tokens, &workspace).await;
+        // The page in a browser as it is before the patch: what verification compares with.
+        let browser_before = self.look_before_patch(&session).await;
         // Journal first: a stop between here and `Applied` is undone on the next start.
         self.store().put_patch(&record).await?;
         // The watcher leaves these to the PREVIEW_UPDATED below, which carries the patch id.
@@ -332,7 +334,26 @@ impl Service {
                 .preview
                 .files_changed(&command.session_id, &files)
                 .await;
-            if let Err(error) = self.inner.parts.preview.verify(&command.session_id).await {
+            let http_problem = self
+                .inner
+                .parts
+                .preview
+                .verify(&command.session_id)
+                .await
+                .err();
+            let verdict = self
+                .verify_after_patch(&session, browser_before, http_problem)
+                .await;
+            let problems = verdict.verification.problems.join("; ");
+            command.verification = Some(verdict.verification);
+            // The pictures are this attempt's, or none.
+            command.screenshots.clear();
+            command.fidelity = None;
+            if let Some((before, after)) = verdict.looks {
+                self.keep_pictures(command, attempt, before, after).await;
+            }
+            if !problems.is_empty() {
+                let error = problems;
                 self.inner
                     .parts
                     .preview
@@ -415,7 +436,10 @@ impl Service {
             self.publish(
                 &command.session_id,
                 Some(&command.command_id),
-                EventBody::DriftReport { report },
+                EventBody::DriftReport {
+                    report,
+                    fidelity: command.fidelity.clone(),
+                },
             )
             .await?;
         }

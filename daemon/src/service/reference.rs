@@ -113,7 +113,7 @@ impl Service {
         }
     }
 
-    fn reference_bundle(&self, session_id: &str) -> Result<Option<ReferenceBundle>> {
+    pub(super) fn reference_bundle(&self, session_id: &str) -> Result<Option<ReferenceBundle>> {
         let dir = self.reference_dir(session_id);
         for name in REFERENCE_FILES {
             let path = dir.join(name);

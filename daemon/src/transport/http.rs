@@ -135,6 +135,10 @@ pub fn router(state: AppState) -> Router {
             "/sessions/{sessionId}/reference/screens/{*name}",
             get(reference_screen),
         )
+        .route(
+            "/sessions/{sessionId}/screenshots/{commandId}/{file}",
+            get(command_picture),
+        )
         .route("/sessions/{sessionId}/events", get(events))
         .route("/sessions/{sessionId}/logs", get(logs))
         .route("/metrics", get(metrics))
@@ -426,6 +430,32 @@ async fn reference_screen(
                 ),
             ],
             bytes,
+        )
+            .into_response(),
+        Err(error) => error_response(&error),
+    }
+}
+
+/// A command's screenshot or difference image (PNG). The ids are looked up and the name
+/// must be one the pipeline makes, so nothing but a stored picture can be reached.
+async fn command_picture(
+    State(state): State<AppState>,
+    Path((session_id, command_id, file)): Path<(String, String, String)>,
+) -> Response {
+    match state
+        .service
+        .command_picture(&session_id, &command_id, &file)
+        .await
+    {
+        Ok(png) => (
+            [
+                (header::CONTENT_TYPE, "image/png"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                (header::CONTENT_SECURITY_POLICY, "default-src 'none'"),
+                // A picture's name says its command and attempt: it never changes.
+                (header::CACHE_CONTROL, "private, max-age=86400, immutable"),
+            ],
+            png,
         )
             .into_response(),
         Err(error) => error_response(&error),

@@ -1117,6 +1117,7 @@ export class Panel {
           rollback: (patchId) => void this.rollback(patchId),
           openLogs: (url) => this.link.openLogs(url, this.sessionId ?? ""),
           logsHref: (url) => this.link.resourceUrl(url),
+          resourceUrl: (url) => this.link.resourceUrl(url),
           laterApplied: (patchId) => {
             const applied = this.timeline.appliedPatches();
             const index = applied.indexOf(patchId);
@@ -1131,6 +1132,8 @@ export class Panel {
         card.addEvent(event);
       }
       if (event.type === "PATCH_APPLY_COMPLETED") void this.fetchPatch(event.data.patchId);
+      // The final command has what the events do not carry: verification and screenshots.
+      if (event.type === "COMMAND_STATUS" && !created && TERMINAL.has(event.data.status)) void this.fetchCommand(entry.commandId);
       card.update(Date.now());
       // A rollback changes which patches later ones would take with them.
       if (event.type === "ROLLBACK_COMPLETED" || event.type === "PATCH_APPLY_COMPLETED") {

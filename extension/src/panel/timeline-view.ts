@@ -1,11 +1,13 @@
 // DOM for timeline entries: a card per command (status, instruction, its events, the error
-// summary with the logs link, each applied patch as a colour-coded diff with Rollback) and
-// a line per session-level event. Cards update in place so a reader's open/closed choices
+// summary with the logs link, how the patch was verified with before/after screenshot
+// sliders, each applied patch as a colour-coded diff with Rollback) and a line per
+// session-level event. Cards update in place so a reader's open/closed choices
 // and scroll position survive new events.
 
 import type { Event, Patch } from "./api.ts";
 import { parseUnifiedDiff } from "./diff.ts";
 import { clear, h } from "./dom.ts";
+import { renderPictures } from "./pictures-view.ts";
 import { describeEvent, formatElapsed, TERMINAL, type CommandEntry } from "./timeline.ts";
 
 export interface CardActions {
@@ -14,6 +16,8 @@ export interface CardActions {
   logsHref(logsUrl: string): string;
   /** Applied patches after this one that a rollback of it also undoes. */
   laterApplied(patchId: string): number;
+  /** A URL an <img> may load a daemon resource (a screenshot) from. */
+  resourceUrl(url: string): string;
 }
 
 function clock(at: number): string {
@@ -67,6 +71,9 @@ export class CommandCard {
   private readonly eventsSummary: HTMLElement;
   private readonly failure: HTMLDivElement;
   private readonly patchesBox: HTMLDivElement;
+  private readonly picturesBox: HTMLDivElement;
+  /** The command the pictures were drawn from: redrawn only when a new one is fetched. */
+  private picturesOf: CommandEntry["command"] = null;
   private userToggledEvents = false;
 
   constructor(
@@ -86,6 +93,7 @@ export class CommandCard {
     });
     this.failure = h("div", { class: "failure", hidden: true });
     this.patchesBox = h("div", { class: "patches" });
+    this.picturesBox = h("div", { class: "pictures-box" });
     this.element = h(
       "li",
       { class: "cmd", attrs: { "data-command-id": entry.commandId } },
@@ -95,6 +103,7 @@ export class CommandCard {
         h("header", { class: "cmd-head" }, this.badge, this.title, this.elapsed),
         this.eventsBox,
         this.failure,
+        this.picturesBox,
         this.patchesBox,
       ),
     );
@@ -130,7 +139,17 @@ export class CommandCard {
     this.eventsSummary.textContent = `${entry.events.length} event${entry.events.length === 1 ? "" : "s"}`;
     if (!this.userToggledEvents) this.eventsBox.open = !TERMINAL.has(entry.status) || entry.status === "FAILED";
     this.renderFailure();
+    this.renderPictures();
     this.renderPatches();
+  }
+
+  private renderPictures(): void {
+    const command = this.entry.command;
+    if (command === this.picturesOf) return;
+    this.picturesOf = command;
+    clear(this.picturesBox);
+    const pictures = command ? renderPictures(command, this.actions.resourceUrl) : null;
+    if (pictures) this.picturesBox.appendChild(pictures);
   }
 
   private renderFailure(): void {

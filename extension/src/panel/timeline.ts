@@ -205,7 +205,11 @@ export function describeEvent(event: Event): string {
       return `${event.data.level}: ${event.data.message}`;
     case "PREVIEW_ERROR":
       return `Page error: ${event.data.message}`;
-    case "DRIFT_REPORT":
-      return `Drift score ${Math.round(event.data.report.score * 100)}% on-token`;
+    case "DRIFT_REPORT": {
+      const drift = `Drift score ${Math.round(event.data.report.score * 100)}% on-token`;
+      const fidelity = event.data.fidelity;
+      if (!fidelity) return drift;
+      return `${drift}; SSIM to “${fidelity.screen}” ${fidelity.before.ssim.toFixed(3)} → ${fidelity.after.ssim.toFixed(3)}`;
+    }
   }
 }

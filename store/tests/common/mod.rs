@@ -62,6 +62,9 @@ pub fn command(session_id: &str, command_id: &str, key: Option<&str>) -> Command
         drift_before: None,
         drift_after: None,
         fidelity_lowered: false,
+        verification: None,
+        screenshots: Vec::new(),
+        fidelity: None,
         timings: CommandTimings {
             queued_at: 1_700_000_000_000,
             started_at: None,
