@@ -139,7 +139,9 @@ test("the .vsix runs in code-server: the command opens the panel, which drives d
   const palette = page.locator(".quick-input-widget input");
   await palette.waitFor({ state: "visible" });
   await palette.fill(">devflow: New Session from Folder");
-  await page.locator(".quick-input-list .monaco-list-row", { hasText: "New Session from Folder" }).first().waitFor();
+  // The command is listed once code-server has read the extension's manifest, which takes
+  // longer than the default 30 s on a loaded machine.
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: "New Session from Folder" }).first().waitFor({ timeout: 90_000 });
   await page.keyboard.press("Enter");
 
   // A webview is two nested iframes; the preview is a third one inside the panel.
