@@ -8,7 +8,7 @@
 #                                        (about 3 minutes; only when asked, never by default)
 #   bench/run.sh fleet                   two fleet daemons on moto: delivery beside a SQLite
 #                                        daemon, AWS requests of 1, 10, 100 sessions
-#                                        (about 10 minutes; installs moto on first use)
+#                                        (about 20 minutes; installs moto on first use)
 #   bench/run.sh verify                  patch → READY with browser verification vs without,
 #                                        side by side; target resolution at submit (needs Chromium)
 set -euo pipefail

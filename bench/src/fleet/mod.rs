@@ -367,27 +367,42 @@ impl Follower {
                         self.what, self.session_id, self.last_seq
                     )
                 })?;
-            let seq = arrival
-                .event
-                .get("seq")
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
-            if seq != self.last_seq + 1 {
-                bail!(
-                    "the subscriber on {} of session {} got seq {seq} after {}: {}",
-                    self.what,
-                    self.session_id,
-                    self.last_seq,
-                    arrival.event
-                );
-            }
-            self.last_seq = seq;
+            self.check(&arrival)?;
             let done = wanted(&arrival.event);
             read.push(arrival);
             if done {
                 return Ok(read);
             }
         }
+    }
+
+    /// Takes `arrival` as the next event: its seq must follow the last one.
+    fn check(&mut self, arrival: &Arrival) -> anyhow::Result<()> {
+        let seq = arrival
+            .event
+            .get("seq")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        if seq != self.last_seq + 1 {
+            bail!(
+                "the subscriber on {} of session {} got seq {seq} after {}: {}",
+                self.what,
+                self.session_id,
+                self.last_seq,
+                arrival.event
+            );
+        }
+        self.last_seq = seq;
+        Ok(())
+    }
+
+    /// Reads, without waiting, whatever has arrived so far (a window's events counted in
+    /// that window, not in the next).
+    fn take_arrived(&mut self) -> anyhow::Result<()> {
+        while let Ok(arrival) = self.arrivals.try_recv() {
+            self.check(&arrival)?;
+        }
+        Ok(())
     }
 
     /// Arrivals up to and including `command_id`'s READY or FAILED; with that status.

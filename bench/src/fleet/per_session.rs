@@ -81,6 +81,14 @@ impl Window {
     }
 }
 
+/// Events the sessions appended in the idle window (none, unless a session changed hands)
+/// and in the loaded one.
+#[derive(Debug, Clone, Copy)]
+struct Events {
+    idle: u64,
+    loaded: u64,
+}
+
 /// One session count's three windows.
 struct Round {
     sessions: usize,
@@ -90,8 +98,8 @@ struct Round {
     idle: Window,
     loaded: Window,
     commands: usize,
-    /// Events appended while loaded (all sessions).
-    events: u64,
+    /// Events appended (all sessions).
+    events: Events,
     /// The latest a command left after its scheduled time.
     max_send_lag: Duration,
     /// Per daemon, from its log: leases it lost while running (a round that came too late)
@@ -211,7 +219,7 @@ async fn measure(
     args: &FleetArgs,
     sessions: usize,
     rate: f64,
-) -> anyhow::Result<(Window, Window, Window, usize, u64, Duration)> {
+) -> anyhow::Result<(Window, Window, Window, usize, Events, Duration)> {
     fleet.settle().await;
     let no_session = idle_window(fleet, args.idle).await;
 
@@ -261,12 +269,17 @@ async fn measure(
         session.steps = 1;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let seqs_after_warm_up: Vec<u64> = open.iter().map(|s| s.follower.last_seq).collect();
     let idle = idle_window(fleet, args.idle).await;
 
     // Loaded: the fixed schedule, each POST in its own task so a slow one delays nothing.
     let total_rate = rate * sessions as f64;
     let count = ((total_rate * args.window.as_secs_f64()).round() as usize).max(1);
+    for session in &mut open {
+        session.follower.take_arrived()?;
+    }
     let seqs_before: Vec<u64> = open.iter().map(|s| s.follower.last_seq).collect();
+    let idle_events = appended(&seqs_after_warm_up, &seqs_before);
     let before = snapshot(fleet);
     let start = before.at;
     let mut posts = Vec::with_capacity(count);
@@ -316,12 +329,17 @@ async fn measure(
         start.elapsed().as_secs_f64()
     );
     let loaded = window(&before, &snapshot(fleet));
-    let events = open
-        .iter()
-        .zip(&seqs_before)
-        .map(|(session, before)| session.follower.last_seq - before)
-        .sum();
+    let seqs_after: Vec<u64> = open.iter().map(|s| s.follower.last_seq).collect();
+    let events = Events {
+        idle: idle_events,
+        loaded: appended(&seqs_before, &seqs_after),
+    };
     Ok((no_session, idle, loaded, count, events, max_send_lag))
+}
+
+/// Events appended between two readings of the sessions' last seqs.
+fn appended(before: &[u64], after: &[u64]) -> u64 {
+    before.iter().zip(after).map(|(b, a)| a - b).sum()
 }
 
 async fn expect_ready(follower: &mut Follower, command: &str) -> anyhow::Result<()> {
@@ -555,14 +573,16 @@ fn totals_table(rounds: &[Round], lease: Duration) -> String {
         .iter()
         .map(|r| {
             format!(
-                "{} sessions: {} commands ({} a second per session), {} events, max send lag \
+                "{} sessions: {} commands ({} a second per session), {} events loaded and {} \
+                 idle, max send lag \
                  {} ms, CPU of one core idle {} and loaded {}, a lease round every {} s idle \
                  and {} s loaded (nominal {} s), leases lost / sessions adopted A {}/{} B {}/{}, \
                  load {} → {}",
                 r.sessions,
                 r.commands,
                 number(r.rate),
-                r.events,
+                r.events.loaded,
+                r.events.idle,
                 r.max_send_lag.as_millis(),
                 r.idle.cpu_text(),
                 r.loaded.cpu_text(),
@@ -674,7 +694,7 @@ fn sqs_table(rounds: &[Round]) -> String {
     for round in rounds {
         for (name, window, events) in [
             ("no session", &round.no_session, 0),
-            ("loaded", &round.loaded, round.events),
+            ("loaded", &round.loaded, round.events.loaded),
         ] {
             let ledger = &window.ledger;
             let sends = ledger.operation(Service::Sqs, "SendMessageBatch");
