@@ -1,7 +1,8 @@
 //! Session leases and the daemon registry on DynamoDB: the two things a fleet needs beyond
 //! the [`Store`](devflow_store::Store)'s records.
 //!
-//! **Lease.** One item per session in `leases`. Claiming is a single conditional put —
+//! **Lease.** One item per session in `leases`. The holder renews with one conditional
+//! update (`owner = :me`), no read. Claiming is a single conditional put —
 //! `attribute_not_exists(sessionId) OR expiresAt <= :now OR owner = :me` — so of two daemons
 //! claiming at once exactly one wins, and a live holder is never displaced. `generation`
 //! grows when the lease changes hands (a fencing number for logs and checks), not when the
@@ -84,6 +85,29 @@ impl DynamoStore {
         duration_ms: i64,
     ) -> Result<LeaseClaim, StoreError> {
         let table = &self.tables.leases;
+        // The common case, the holder renewing: one conditional write, no read.
+        let renewed = self
+            .client
+            .update_item()
+            .table_name(table)
+            .key("sessionId", s(session_id))
+            .update_expression("SET expiresAt = :until")
+            .condition_expression("#owner = :me")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":me", s(owner))
+            .expression_attribute_values(":until", n(now.saturating_add(duration_ms)))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match renewed {
+            Ok(answer) => {
+                if let Some(item) = answer.attributes() {
+                    return Ok(LeaseClaim::Granted(lease_from_item(item)?));
+                }
+            }
+            Err(error) if code(&error) == Some("ConditionalCheckFailedException") => {}
+            Err(error) => return Err(sdk_error(self, "UpdateItem", table, error)),
+        }
         // Two rounds at most: the read gives the generation to write; a lost race re-reads.
         for _ in 0..8 {
             let current = self.get_lease_item(session_id).await?;

@@ -1,8 +1,9 @@
-//! The lease loop, every third of the lease: renew this daemon's registration and its
-//! sessions' leases (a lease found held by another daemon is dropped here: its pipeline
-//! stops on this daemon); adopt running sessions whose lease expired (their daemon died) or
-//! that this daemon held before a restart; clean up leases of sessions that no longer exist;
-//! and check the store for events that no message brought.
+//! Two loops, each every third of the lease. The renewal loop only renews the held leases,
+//! all at once (a lease found held by another daemon is dropped: its pipeline stops on this
+//! daemon), so nothing slow can make a live daemon's leases lapse. The round loop renews this
+//! daemon's registration, adopts running sessions whose lease expired (their daemon died) or
+//! that this daemon held before a restart, cleans up leases of sessions that no longer exist,
+//! and checks the store for events that no message brought.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,18 +15,33 @@ use super::{lock, relay, FleetNode};
 use crate::service::Service;
 
 pub(super) async fn run(node: Arc<FleetNode>, service: Service) {
-    let mut ticker = tokio::time::interval(node.lease / 3);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        if let Err(error) = round(&node, &service).await {
-            tracing::warn!(daemon_id = %node.daemon_id, %error, "fleet lease round failed; trying again next round");
+    let renewals = {
+        let (node, service) = (node.clone(), service.clone());
+        async move {
+            let mut ticker = tokio::time::interval(node.lease / 3);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                if let Err(error) = renew(&node, &service).await {
+                    tracing::warn!(daemon_id = %node.daemon_id, %error, "lease renewal failed; trying again");
+                }
+            }
         }
-    }
+    };
+    let rounds = async move {
+        let mut ticker = tokio::time::interval(node.lease / 3);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            if let Err(error) = round(&node, &service).await {
+                tracing::warn!(daemon_id = %node.daemon_id, %error, "fleet round failed; trying again next round");
+            }
+        }
+    };
+    tokio::join!(renewals, rounds);
 }
 
-/// Renews every held lease, all at once and before anything else in the round: a slow
-/// round must not let a live daemon's leases lapse.
+/// Renews every held lease, all at once.
 async fn renew(node: &Arc<FleetNode>, service: &Service) -> anyhow::Result<()> {
     let store = service.store_handle();
     let claims = node
@@ -53,7 +69,6 @@ async fn renew(node: &Arc<FleetNode>, service: &Service) -> anyhow::Result<()> {
 }
 
 async fn round(node: &Arc<FleetNode>, service: &Service) -> anyhow::Result<()> {
-    renew(node, service).await?;
     node.register().await?;
     node.refresh_peers().await?;
     let store = service.store_handle();
@@ -146,8 +161,20 @@ async fn check_the_store(node: &Arc<FleetNode>, service: &Service) {
             watched.push((session_id, None));
         }
     }
-    for (session_id, subscribers_have) in watched {
-        let newest = match service.store_handle().last_seq(&session_id).await {
+    // The reads side by side (16 at a time): one after another they made a round with many
+    // sessions as long as the reads times the sessions.
+    use futures::StreamExt as _;
+    let store = service.store_handle();
+    let newest: Vec<_> = futures::stream::iter(watched)
+        .map(|(session_id, subscribers_have)| async move {
+            let newest = store.last_seq(&session_id).await;
+            (session_id, subscribers_have, newest)
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    for (session_id, subscribers_have, newest) in newest {
+        let newest = match newest {
             Ok(seq) => seq,
             Err(error) => {
                 tracing::warn!(session_id, %error, "could not check the store for events");
