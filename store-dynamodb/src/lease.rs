@@ -17,9 +17,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use devflow_store::{Lease, LeaseClaim, StoreError};
 
 use crate::error::{code, sdk_error};
+use crate::store::{n, number, s, text, Item};
 use crate::DynamoStore;
-
-type Item = std::collections::HashMap<String, AttributeValue>;
 
 /// One daemon of the fleet, as the registry has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,48 +30,23 @@ pub struct DaemonRecord {
     pub expires_at: i64,
 }
 
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
-
-fn n(value: impl ToString) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
-fn text(item: &Item, name: &str) -> Result<String, StoreError> {
-    match item.get(name) {
-        Some(AttributeValue::S(value)) => Ok(value.clone()),
-        _ => Err(StoreError::Corrupt(format!(
-            "a lease item has no string {name}"
-        ))),
-    }
-}
-
-fn number(item: &Item, name: &str) -> Result<i64, StoreError> {
-    match item.get(name) {
-        Some(AttributeValue::N(value)) => value
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("a lease item has {name} = {value}"))),
-        _ => Err(StoreError::Corrupt(format!(
-            "a lease item has no number {name}"
-        ))),
-    }
-}
+const LEASE: &str = "a lease item";
+const DAEMON: &str = "a daemon record";
 
 fn lease_from_item(item: &Item) -> Result<Lease, StoreError> {
     Ok(Lease {
-        session_id: text(item, "sessionId")?,
-        owner: text(item, "owner")?,
-        expires_at: number(item, "expiresAt")?,
-        generation: u64::try_from(number(item, "generation")?).unwrap_or(0),
+        session_id: text(item, "sessionId", LEASE)?.to_string(),
+        owner: text(item, "owner", LEASE)?.to_string(),
+        expires_at: number(item, "expiresAt", LEASE)?,
+        generation: number(item, "generation", LEASE)?,
     })
 }
 
 fn daemon_from_item(item: &Item) -> Result<DaemonRecord, StoreError> {
     Ok(DaemonRecord {
-        daemon_id: text(item, "daemonId")?,
-        queue_url: text(item, "queueUrl")?,
-        expires_at: number(item, "expiresAt")?,
+        daemon_id: text(item, "daemonId", DAEMON)?.to_string(),
+        queue_url: text(item, "queueUrl", DAEMON)?.to_string(),
+        expires_at: number(item, "expiresAt", DAEMON)?,
     })
 }
 

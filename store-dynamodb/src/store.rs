@@ -42,7 +42,7 @@ use crate::journal::{self, Chunk, FileEntry};
 use crate::tables::BY_SUBMITTED;
 use crate::{cursor, DynamoStore};
 
-type Item = HashMap<String, AttributeValue>;
+pub(crate) type Item = HashMap<String, AttributeValue>;
 
 /// How often a write that lost a race (a seq, a transaction) is tried again before failing.
 const RACE_ATTEMPTS: u32 = 64;
@@ -50,22 +50,26 @@ const RACE_ATTEMPTS: u32 = 64;
 /// BatchWriteItem takes at most 25 requests.
 const BATCH: usize = 25;
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn n(value: impl ToString) -> AttributeValue {
+pub(crate) fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn text<'a>(item: &'a Item, name: &str, what: &str) -> Result<&'a str, StoreError> {
+pub(crate) fn text<'a>(item: &'a Item, name: &str, what: &str) -> Result<&'a str, StoreError> {
     match item.get(name) {
         Some(AttributeValue::S(value)) => Ok(value),
         _ => Err(StoreError::Corrupt(format!("{what} has no string {name}"))),
     }
 }
 
-fn number<T: std::str::FromStr>(item: &Item, name: &str, what: &str) -> Result<T, StoreError> {
+pub(crate) fn number<T: std::str::FromStr>(
+    item: &Item,
+    name: &str,
+    what: &str,
+) -> Result<T, StoreError> {
     match item.get(name) {
         Some(AttributeValue::N(value)) => value
             .parse()
