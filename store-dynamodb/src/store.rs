@@ -528,10 +528,11 @@ impl Store for DynamoStore {
     async fn delete_session(&self, session_id: &str) -> Result<(), StoreError> {
         let t = &self.tables;
         // The session item goes last, so an interrupted delete is still listed and can be
-        // deleted again.
-        self.delete_partition(&t.journals, "chunk", session_id)
-            .await?;
+        // deleted again. Patches go before their journal pieces: a reader meanwhile sees a
+        // patch whole or not at all, never one whose journal is half gone.
         self.delete_partition(&t.patches, "patchId", session_id)
+            .await?;
+        self.delete_partition(&t.journals, "chunk", session_id)
             .await?;
         self.delete_partition(&t.events, "seq", session_id).await?;
         self.delete_partition(&t.idempotency, "idempotencyKey", session_id)
