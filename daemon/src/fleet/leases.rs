@@ -48,14 +48,7 @@ async fn renew(node: &Arc<FleetNode>, service: &Service) -> anyhow::Result<()> {
         .held_sessions()
         .into_iter()
         .map(|session_id| async move {
-            let claim = store
-                .claim_lease(
-                    &session_id,
-                    &node.daemon_id,
-                    crate::now_millis(),
-                    node.lease_ms(),
-                )
-                .await;
+            let claim = node.claim(store, &session_id).await;
             (session_id, claim)
         });
     for (session_id, claim) in futures::future::join_all(claims).await {
@@ -111,10 +104,7 @@ async fn round(node: &Arc<FleetNode>, service: &Service) -> anyhow::Result<()> {
             continue;
         }
         let previous = leases.get(&session.session_id).map(|l| l.owner.clone());
-        if let LeaseClaim::Granted(lease) = store
-            .claim_lease(&session.session_id, &node.daemon_id, now, node.lease_ms())
-            .await?
-        {
+        if let LeaseClaim::Granted(lease) = node.claim(store, &session.session_id).await? {
             tracing::info!(session_id = %session.session_id, previous_owner = ?previous, generation = lease.generation, "adopting the session");
             let seen = store.last_seq(&session.session_id).await?;
             node.hold(&session.session_id, lease.generation, seen);
@@ -129,10 +119,7 @@ async fn round(node: &Arc<FleetNode>, service: &Service) -> anyhow::Result<()> {
         if lease.expires_at > now || sessions.iter().any(|s| &s.session_id == session_id) {
             continue;
         }
-        if let LeaseClaim::Granted(_) = store
-            .claim_lease(session_id, &node.daemon_id, now, node.lease_ms())
-            .await?
-        {
+        if let LeaseClaim::Granted(_) = node.claim(store, session_id).await? {
             tracing::info!(
                 session_id,
                 "removing what a session removed by its TTL left behind"

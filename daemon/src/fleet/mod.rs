@@ -113,6 +113,22 @@ impl FleetNode {
         i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX)
     }
 
+    /// Takes or renews a session's lease for this daemon, from now for one lease.
+    pub async fn claim(
+        &self,
+        store: &dyn devflow_store::Store,
+        session_id: &str,
+    ) -> Result<devflow_store::LeaseClaim, devflow_store::StoreError> {
+        store
+            .claim_lease(
+                session_id,
+                &self.daemon_id,
+                crate::now_millis(),
+                self.lease_ms(),
+            )
+            .await
+    }
+
     pub fn holds(&self, session_id: &str) -> bool {
         lock(&self.held).contains_key(session_id)
     }

@@ -66,16 +66,7 @@ impl Service {
         }
         self.session(session_id).await?; // no lease for a session that does not exist
         let previous = self.store().get_lease(session_id).await?.map(|l| l.owner);
-        match self
-            .store()
-            .claim_lease(
-                session_id,
-                node.daemon_id(),
-                crate::now_millis(),
-                node.lease_ms(),
-            )
-            .await?
-        {
+        match node.claim(self.store(), session_id).await? {
             LeaseClaim::Granted(lease) => {
                 let seen = self.store().last_seq(session_id).await?;
                 node.hold(session_id, lease.generation, seen);
@@ -93,16 +84,7 @@ impl Service {
         let Some(node) = self.fleet() else {
             return Ok(());
         };
-        match self
-            .store()
-            .claim_lease(
-                session_id,
-                node.daemon_id(),
-                crate::now_millis(),
-                node.lease_ms(),
-            )
-            .await?
-        {
+        match node.claim(self.store(), session_id).await? {
             LeaseClaim::Granted(lease) => {
                 node.hold(session_id, lease.generation, 0);
                 Ok(())
