@@ -21,6 +21,7 @@ pub struct Metrics {
     editor_starts: AtomicU64,
     editor_start_millis: AtomicU64,
     editor_crashes: AtomicU64,
+    page_looks: AtomicU64,
 }
 
 impl Metrics {
@@ -56,6 +57,10 @@ impl Metrics {
         if failed {
             self.request_errors.fetch_add(1, Ordering::Relaxed);
         }
+    }
+    /// The browser loaded a session's page (a baseline, or the look after a patch).
+    pub fn page_looked(&self) {
+        self.page_looks.fetch_add(1, Ordering::Relaxed);
     }
     pub fn session_expired(&self) {
         self.sessions_expired.fetch_add(1, Ordering::Relaxed);
@@ -183,6 +188,11 @@ impl Metrics {
             "devflow_sessions_expired_total",
             "Sessions stopped by the TTL sweeper.",
             load(&self.sessions_expired),
+        );
+        counter(
+            "devflow_page_looks_total",
+            "Times the browser loaded a session's page to verify a patch or take its baseline.",
+            load(&self.page_looks),
         );
         let _ = writeln!(
             out,

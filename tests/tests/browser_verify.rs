@@ -507,3 +507,98 @@ async fn a_killed_daemons_chromium_dies_with_it_and_its_profile_goes_at_the_next
     assert!(!profile.exists(), "the next daemon removed it");
     drop(again);
 }
+
+/// `devflow_page_looks_total` from `GET /metrics`.
+async fn page_looks(daemon: &Daemon) -> u64 {
+    let text = reqwest::Client::new()
+        .get(format!("{}/metrics", daemon.base_url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix("devflow_page_looks_total "))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no page looks counter in {text}"))
+}
+
+/// Waits until the daemon has looked at pages `looks` times, and checks it goes no further.
+async fn settle_at(daemon: &Daemon, looks: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while page_looks(daemon).await < looks {
+        assert!(std::time::Instant::now() < deadline, "never {looks} looks");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A baseline waits 300 ms of quiet before it looks: a second one would have started.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(page_looks(daemon).await, looks);
+}
+
+/// The look before a command is taken ahead (when the preview becomes ready, after a hand
+/// edit), and the patch is announced before the browser's look after it: a command that the
+/// browser then fails announces the patch, the failure and the page going back, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_look_before_is_taken_ahead_and_the_update_is_announced_before_the_look_after() {
+    if chromium().is_none() {
+        return;
+    }
+    let mut setup = setup("html5-boilerplate", &[]).await;
+    // The preview became ready: its baseline, and nothing else.
+    settle_at(&setup.daemon, 1).await;
+    let first = setup.apply(VISIBLE_CSS_DIFF).await;
+    assert_eq!(first["status"], "READY", "{first:#}");
+    assert_eq!(first["verification"]["mode"], "browser", "{first:#}");
+    // The command's before was the baseline: one look, after the patch.
+    assert_eq!(page_looks(&setup.daemon).await, 2);
+
+    // A hand edit: its baseline is taken at once, before any command asks.
+    setup.client.subscribe(&setup.session_id, 0).await.unwrap();
+    let style = setup.site.join("css/style.css");
+    let css = std::fs::read_to_string(&style).unwrap();
+    std::fs::write(&style, css.replace("#c00000", "#00c000")).unwrap();
+    settle_at(&setup.daemon, 3).await;
+
+    let failed = setup.apply(SCRIPT_ERROR_DIFF).await;
+    assert_eq!(failed["status"], "FAILED", "{failed:#}");
+    assert_eq!(
+        page_looks(&setup.daemon).await,
+        4,
+        "the hand edit's baseline was the before"
+    );
+    let command_id = failed["commandId"].as_str().unwrap();
+    let mut order = Vec::new();
+    while order.last().map(String::as_str) != Some("COMMAND_STATUS FAILED") {
+        let event = setup.client.next_event().await;
+        if event["commandId"] != command_id {
+            continue;
+        }
+        let label = match event["type"].as_str().unwrap() {
+            "COMMAND_STATUS" => format!(
+                "COMMAND_STATUS {}",
+                event["data"]["status"].as_str().unwrap()
+            ),
+            "PREVIEW_UPDATED" if event["data"].get("patchId").is_some() => {
+                "PREVIEW_UPDATED patch".to_string()
+            }
+            "PREVIEW_UPDATED" => "PREVIEW_UPDATED back".to_string(),
+            other => other.to_string(),
+        };
+        order.push(label);
+    }
+    assert_eq!(
+        order,
+        [
+            "COMMAND_STATUS QUEUED",
+            "COMMAND_STATUS PATCHING",
+            "PATCH_APPLY_STARTED",
+            "PATCH_APPLY_COMPLETED",
+            "PREVIEW_UPDATED patch",
+            "PREVIEW_UPDATED back",
+            "PATCH_FAILED",
+            "COMMAND_STATUS FAILED",
+        ]
+    );
+}

@@ -15,6 +15,10 @@
 //! The look after a patch that stays is remembered per session ([`BrowserChecks::remember`])
 //! with the preview's page generation: while no file changes, it is the next command's
 //! "before" ([`BrowserChecks::recall`]), so consecutive commands load the page once each.
+//! A look at the page as it is before any command (the "baseline", taken when the preview
+//! becomes ready or a file changes by hand) is remembered the same way; one look per session
+//! runs at a time ([`BrowserChecks::baseline_turn`]), so a command that arrives while the
+//! baseline is being taken waits for it instead of loading the page a second time.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -108,6 +112,8 @@ pub struct BrowserChecks {
     /// Per session, the last look after a patch that stayed, with the page generation it
     /// was taken at.
     remembered: std::sync::Mutex<HashMap<String, Remembered>>,
+    /// Per session, held while its baseline is looked at ([`BrowserChecks::baseline_turn`]).
+    baseline_turns: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 struct Remembered {
@@ -130,6 +136,7 @@ impl BrowserChecks {
         BrowserChecks {
             inner: Err(reason.into()),
             remembered: Default::default(),
+            baseline_turns: Default::default(),
         }
     }
 
@@ -196,6 +203,7 @@ impl BrowserChecks {
                     slots: Arc::new(Semaphore::new(CONCURRENT_CHECKS)),
                 }),
                 remembered: Default::default(),
+                baseline_turns: Default::default(),
             },
             Err(error) => BrowserChecks::off(format!("cannot start the browser's thread: {error}")),
         }
@@ -272,6 +280,22 @@ impl BrowserChecks {
         }
         remembered.remove(session_id);
         None
+    }
+}
+
+impl BrowserChecks {
+    /// The session's turn to take its baseline: whoever holds it looks at the page (or
+    /// recalls the look), so two looks of one session's unchanged page never run at once.
+    pub fn baseline_turn(&self, session_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut turns = self
+            .baseline_turns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if turns.len() >= REMEMBERED_SESSIONS * 2 {
+            // Turns nobody holds or waits for belong to sessions that are not looking now.
+            turns.retain(|_, turn| Arc::strong_count(turn) > 1);
+        }
+        turns.entry(session_id.to_string()).or_default().clone()
     }
 }
 

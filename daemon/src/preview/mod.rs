@@ -736,6 +736,11 @@ pub fn forward_events(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {
+            // A change by hand: the next command's "before" is taken now, in the background.
+            let changed = matches!(event.body, EventBody::PreviewUpdated { .. });
+            if changed {
+                service.prepare_baseline(&event.session_id);
+            }
             if let Err(error) = service
                 .events()
                 .publish(&event.session_id, None, event.body)

@@ -155,6 +155,7 @@ impl Service {
             },
         )
         .await?;
+        self.prepare_baseline(&session.session_id);
         self.touch(&session.session_id).await?;
         Ok(RollbackResult {
             rolled_back,

@@ -328,63 +328,67 @@ impl Service {
         self.inner.metrics.patch_applied();
         tracing::info!(patch_id = %patch_id, files = ?files, "patch written");
 
+        let css_only = files.iter().all(|f| f.ends_with(".css"));
         if session.preview_url.is_some() {
             self.inner
                 .parts
                 .preview
                 .files_changed(&command.session_id, &files)
                 .await;
-            let http_problem = self
-                .inner
-                .parts
-                .preview
-                .verify(&command.session_id)
-                .await
-                .err();
-            let verdict = self
-                .verify_after_patch(&session, browser_before, http_problem)
-                .await;
-            let problems = verdict.verification.problems.join("; ");
-            command.verification = Some(verdict.verification);
-            // The pictures are this attempt's, or none.
-            command.screenshots.clear();
-            command.fidelity = None;
-            if let Some((before, after)) = verdict.looks {
-                self.keep_pictures(command, attempt, before, after).await;
+            if let Err(http_problem) = self.inner.parts.preview.verify(&command.session_id).await {
+                // Broken already; the browser's look adds what the page itself says.
+                let verdict = self
+                    .verify_after_patch(&session, browser_before, Some(http_problem))
+                    .await;
+                let problems = self.take_verdict(command, attempt, verdict).await;
+                return self
+                    .undo_attempt(&workspace, &mut record, &files, problems)
+                    .await;
             }
+        }
+        // The page serves the patch: say so now, not after the browser's slower look (about a
+        // second), which can still fail the attempt and roll it back below.
+        self.publish(
+            &command.session_id,
+            Some(&command.command_id),
+            EventBody::PatchApplyCompleted {
+                patch_id: patch_id.clone(),
+                files: files.clone(),
+                hunks: record.patch.hunks.clone(),
+            },
+        )
+        .await?;
+        self.publish(
+            &command.session_id,
+            Some(&command.command_id),
+            EventBody::PreviewUpdated {
+                patch_id: Some(patch_id.clone()),
+                files: files.clone(),
+                css_only,
+            },
+        )
+        .await?;
+        if session.preview_url.is_some() {
+            let verdict = self
+                .verify_after_patch(&session, browser_before, None)
+                .await;
+            let problems = self.take_verdict(command, attempt, verdict).await;
             if !problems.is_empty() {
-                let error = problems;
-                self.inner
-                    .parts
-                    .preview
-                    .files_writing(&command.session_id, &files)
-                    .await;
-                let (restored, journal_files) = {
-                    let (workspace, journal_files) =
-                        (workspace.clone(), std::mem::take(&mut record.files));
-                    self.with_patch_engine(move |engine| {
-                        (
-                            engine.restore(&workspace, &journal_files, true),
-                            journal_files,
-                        )
-                    })
-                    .await?
-                };
-                record.files = journal_files;
-                self.mark_rolled_back(&mut record).await?;
-                self.inner
-                    .parts
-                    .preview
-                    .files_changed(&command.session_id, &files)
-                    .await;
-                if let Err(restore_error) = restored {
-                    return Ok(Err(AttemptFailure::Final(format!(
-                        "the page broke after the patch ({error}) and restoring failed: {restore_error}"
-                    ))));
-                }
-                return Ok(Err(AttemptFailure::Retryable(format!(
-                    "the page broke after the patch: {error}"
-                ))));
+                let failed = self
+                    .undo_attempt(&workspace, &mut record, &files, problems)
+                    .await?;
+                // The page went back: subscribers that showed the patch show this instead.
+                self.publish(
+                    &command.session_id,
+                    Some(&command.command_id),
+                    EventBody::PreviewUpdated {
+                        patch_id: None,
+                        files,
+                        css_only,
+                    },
+                )
+                .await?;
+                return Ok(failed);
             }
         }
 
@@ -411,27 +415,6 @@ impl Service {
             Ok(())
         })
         .await?;
-        self.publish(
-            &command.session_id,
-            Some(&command.command_id),
-            EventBody::PatchApplyCompleted {
-                patch_id: patch_id.clone(),
-                files: files.clone(),
-                hunks: record.patch.hunks.clone(),
-            },
-        )
-        .await?;
-        let css_only = files.iter().all(|f| f.ends_with(".css"));
-        self.publish(
-            &command.session_id,
-            Some(&command.command_id),
-            EventBody::PreviewUpdated {
-                patch_id: Some(patch_id.clone()),
-                files,
-                css_only,
-            },
-        )
-        .await?;
         if let Some(report) = drift_after {
             self.publish(
                 &command.session_id,
@@ -452,6 +435,60 @@ impl Service {
             }
         }
         Ok(Ok(()))
+    }
+
+    /// Puts a verification verdict in the command: the verification, and this attempt's
+    /// pictures (or none). Returns the problems found, joined.
+    async fn take_verdict(
+        &self,
+        command: &mut Command,
+        attempt: u32,
+        verdict: super::screens::Verdict,
+    ) -> String {
+        let problems = verdict.verification.problems.join("; ");
+        command.verification = Some(verdict.verification);
+        command.screenshots.clear();
+        command.fidelity = None;
+        if let Some((before, after)) = verdict.looks {
+            self.keep_pictures(command, attempt, before, after).await;
+        }
+        problems
+    }
+
+    /// Verification failed with `problems`: restores the files the patch wrote (the watcher
+    /// leaves them to the caller), marks the patch rolled back and says why the attempt failed.
+    async fn undo_attempt(
+        &self,
+        workspace: &Path,
+        record: &mut PatchRecord,
+        files: &[String],
+        problems: String,
+    ) -> Result<std::result::Result<(), AttemptFailure>> {
+        let session_id = record.patch.session_id.clone();
+        let preview = &self.inner.parts.preview;
+        preview.files_writing(&session_id, files).await;
+        let (restored, journal_files) = {
+            let (workspace, journal_files) =
+                (workspace.to_path_buf(), std::mem::take(&mut record.files));
+            self.with_patch_engine(move |engine| {
+                (
+                    engine.restore(&workspace, &journal_files, true),
+                    journal_files,
+                )
+            })
+            .await?
+        };
+        record.files = journal_files;
+        self.mark_rolled_back(record).await?;
+        preview.files_changed(&session_id, files).await;
+        if let Err(restore_error) = restored {
+            return Ok(Err(AttemptFailure::Final(format!(
+                "the page broke after the patch ({problems}) and restoring failed: {restore_error}"
+            ))));
+        }
+        Ok(Err(AttemptFailure::Retryable(format!(
+            "the page broke after the patch: {problems}"
+        ))))
     }
 
     /// Runs a write of the patch engine on the blocking pool: it fsyncs every file and its

@@ -7,6 +7,13 @@
 //! session's reference has a screen for the page, the similarity to it before and after is
 //! the command's `fidelity`.
 //!
+//! The look before is rarely taken by the command itself: the look after the previous
+//! command is remembered, and when the page changes outside a command (the preview becomes
+//! ready, a hand edit, a rollback) [`Service::prepare_baseline`] takes it in the background.
+//! The pipeline publishes PATCH_APPLY_COMPLETED and PREVIEW_UPDATED once the HTTP checks
+//! pass and the look after comes next, so the preview's update is not held up by the
+//! browser; a problem it finds still rolls the patch back before READY.
+//!
 //! Which reference screen belongs to the page ([`screen_for_page`]): the screen named after
 //! the page's path (`/` → `home` or `index`, `/about.html` → `about`, `/blog/post/` →
 //! `blog/post`), else the only screen when the reference has exactly one. Only PNG screens
@@ -22,9 +29,15 @@ use devflow_protocol::{
 use devflow_reference::ScreenFile;
 use devflow_visual::{Picture, DEFAULT_THRESHOLD};
 
+use tracing::Instrument;
+
 use super::{Result, Service};
 use crate::error::ServiceError;
 use crate::preview::browser::{LookError, ViewLook};
+
+/// How long the files stay unchanged before the baseline is looked at: an editor saving
+/// several files, or a dev server rebuilding, is one change, looked at once.
+const BASELINE_QUIET: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// The page as the browser showed it at every viewport, or why it could not.
 pub(super) type BrowserLook = std::result::Result<Vec<ViewLook>, LookError>;
@@ -49,21 +62,68 @@ struct ViewPictures {
 
 impl Service {
     /// Before a patch is written: the page at every viewport. `None` without a preview.
-    /// The page after the previous command is reused while no file changed since.
+    /// Usually already taken: the look after the previous command, or the baseline
+    /// [`Service::prepare_baseline`] took when the page last changed outside a command.
     pub(super) async fn look_before_patch(&self, session: &Session) -> Option<BrowserLook> {
         let url = session.preview_url.as_deref()?;
+        Some(self.baseline(&session.session_id, url).await)
+    }
+
+    /// The page at `url` as it is now, remembered at its page generation: looked at only when
+    /// no look of this generation is remembered, by one caller at a time per session.
+    async fn baseline(&self, session_id: &str, url: &str) -> BrowserLook {
         let browser = &self.inner.parts.browser;
-        let generation = self
-            .inner
-            .parts
-            .preview
-            .page_generation(&session.session_id)
-            .await;
-        if let Some(looks) = generation.and_then(|g| browser.recall(&session.session_id, url, g)) {
-            tracing::debug!("the page is as the last command left it: its look is the baseline");
-            return Some(Ok(looks));
+        let turn = browser.baseline_turn(session_id);
+        let _turn = turn.lock().await;
+        // Read before looking: a change while the browser looks makes the look stale.
+        let generation = self.inner.parts.preview.page_generation(session_id).await;
+        if let Some(looks) = generation.and_then(|g| browser.recall(session_id, url, g)) {
+            tracing::debug!("the page is as last looked at: that look is the baseline");
+            return Ok(looks);
         }
-        Some(browser.look(url).await)
+        let looks = browser.look(url).await;
+        if !matches!(looks, Err(LookError::Unavailable(_))) {
+            self.inner.metrics.page_looked();
+        }
+        if let (Ok(looks), Some(generation)) = (&looks, generation) {
+            browser.remember(session_id, url, generation, looks);
+        }
+        looks
+    }
+
+    /// The page changed outside a command (the preview became ready, a file was edited by
+    /// hand, a rollback): once the files have been quiet for [`BASELINE_QUIET`], look at the
+    /// page in the background, so the next command compares with that look instead of
+    /// waiting for one before it writes. Nothing without a browser or a running preview.
+    pub(crate) fn prepare_baseline(&self, session_id: &str) {
+        if self.inner.parts.browser.chromium().is_err() {
+            return;
+        }
+        let service = self.clone();
+        let span = tracing::debug_span!("baseline", session_id);
+        let session_id = session_id.to_string();
+        tokio::spawn(
+            async move {
+                let preview = &service.inner.parts.preview;
+                let Some(changed_at) = preview.page_generation(&session_id).await else {
+                    return;
+                };
+                tokio::time::sleep(BASELINE_QUIET).await;
+                if preview.page_generation(&session_id).await != Some(changed_at) {
+                    return; // changed again: that change prepares its own
+                }
+                let Ok(session) = service.session(&session_id).await else {
+                    return;
+                };
+                let Some(url) = session.preview_url else {
+                    return;
+                };
+                if let Err(error) = service.baseline(&session_id, &url).await {
+                    tracing::debug!(%error, "no baseline look of the page");
+                }
+            }
+            .instrument(span),
+        );
     }
 
     /// After the patch (and the HTTP checks, whose failure is `http_problem`): the page again,
@@ -102,7 +162,11 @@ impl Service {
             .preview
             .page_generation(&session.session_id)
             .await;
-        let after = match self.inner.parts.browser.look(url).await {
+        let after = self.inner.parts.browser.look(url).await;
+        if !matches!(after, Err(LookError::Unavailable(_))) {
+            self.inner.metrics.page_looked();
+        }
+        let after = match after {
             Ok(after) => after,
             Err(LookError::TimedOut(why)) => {
                 // It loaded before the patch: a page that no longer finishes is the patch's.

@@ -249,6 +249,7 @@ impl Service {
                     },
                 )
                 .await?;
+                self.prepare_baseline(session_id);
                 tracing::info!(session_id, "preview ready");
                 Ok(())
             }
