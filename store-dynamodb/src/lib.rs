@@ -6,7 +6,6 @@
 //! puts the key and its command together. Client set-up (endpoint, credentials, region) is
 //! the standard AWS chain through `devflow_aws`, as for the S3 blob store.
 
-mod cursor;
 mod error;
 mod journal;
 mod lease;

@@ -30,6 +30,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, DeleteRequest, Put, PutRequest, TransactWriteItem, WriteRequest,
 };
 use devflow_protocol::{Command, CommandStatus, Event, Patch, Session};
+use devflow_store::cursor::HistoryCursor;
 use devflow_store::{
     CommandPage, Inserted, JournalState, Lease, LeaseClaim, NewEvent, PatchRecord, Store,
     StoreError,
@@ -40,12 +41,16 @@ use serde::Serialize;
 use crate::error::{built, code, sdk_error};
 use crate::journal::{self, Chunk, FileEntry};
 use crate::tables::BY_SUBMITTED;
-use crate::{cursor, DynamoStore};
+use crate::DynamoStore;
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
 /// How often a write that lost a race (a seq, a transaction) is tried again before failing.
 const RACE_ATTEMPTS: u32 = 64;
+
+/// History cursors count `submitted` instants of the `bySubmitted` index ("submitted
+/// before N").
+const CURSOR: HistoryCursor = HistoryCursor::new("d1.");
 
 /// BatchWriteItem takes at most 25 requests.
 const BATCH: usize = 25;
@@ -78,6 +83,22 @@ pub(crate) fn number<T: std::str::FromStr>(
     }
 }
 
+/// The key of an item in a table partitioned by session: `sessionId` and the sort key `sort`.
+fn session_key(session_id: &str, sort: &str, value: AttributeValue) -> Item {
+    Item::from([
+        ("sessionId".to_string(), s(session_id)),
+        (sort.to_string(), value),
+    ])
+}
+
+/// What [`DynamoStore::put_new`] found.
+enum PutNew {
+    /// Our item is stored (perhaps by an SDK retry of a put whose answer was lost).
+    Stored,
+    /// Another writer's item is there.
+    Taken,
+}
+
 fn to_json<T: Serialize>(value: &T, what: &str, id: &str) -> Result<String, StoreError> {
     serde_json::to_string(value)
         .map_err(|e| StoreError::Database(format!("cannot encode {what} {id}: {e}")))
@@ -86,23 +107,6 @@ fn to_json<T: Serialize>(value: &T, what: &str, id: &str) -> Result<String, Stor
 fn from_item<T: DeserializeOwned>(item: &Item, what: &str, id: &str) -> Result<T, StoreError> {
     let json = text(item, "json", &format!("{what} {id}"))?;
     serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("{what} {id}: {e}")))
-}
-
-fn journal_state_name(state: JournalState) -> &'static str {
-    match state {
-        JournalState::Applying => "APPLYING",
-        JournalState::Applied => "APPLIED",
-        JournalState::RolledBack => "ROLLED_BACK",
-    }
-}
-
-fn parse_journal_state(name: &str) -> Option<JournalState> {
-    Some(match name {
-        "APPLYING" => JournalState::Applying,
-        "APPLIED" => JournalState::Applied,
-        "ROLLED_BACK" => JournalState::RolledBack,
-        _ => return None,
-    })
 }
 
 fn is_unfinished(status: CommandStatus) -> bool {
@@ -290,6 +294,11 @@ impl DynamoStore {
                 projection: Some("#pk, #sk"),
             })
             .await?;
+        self.delete_keys(table, keys).await
+    }
+
+    /// Deletes the items of `table` at `keys`.
+    async fn delete_keys(&self, table: &str, keys: Vec<Item>) -> Result<(), StoreError> {
         let requests = keys
             .into_iter()
             .map(|key| {
@@ -298,6 +307,32 @@ impl DynamoStore {
             })
             .collect::<Result<Vec<_>, _>>()?;
         self.batch_write(table, requests, "BatchWriteItem").await
+    }
+
+    /// The journal pieces of one generation of a patch's journal, in key order; only their
+    /// keys when `keys_only`.
+    async fn journal_pieces(
+        &self,
+        session_id: &str,
+        patch_id: &str,
+        generation: &str,
+        keys_only: bool,
+    ) -> Result<Vec<Item>, StoreError> {
+        let names = [("#pk", "sessionId"), ("#sk", "chunk")];
+        self.query(QuerySpec {
+            table: &self.tables.journals,
+            index: None,
+            condition: "#pk = :s AND begins_with(#sk, :prefix)",
+            names: &names,
+            values: vec![
+                (":s", s(session_id)),
+                (":prefix", s(journal::prefix(patch_id, generation))),
+            ],
+            forward: true,
+            limit: None,
+            projection: keys_only.then_some("#pk, #sk"),
+        })
+        .await
     }
 
     async fn newest_seq(&self, session_id: &str) -> Result<u64, StoreError> {
@@ -326,30 +361,17 @@ impl DynamoStore {
         let what = format!("patch {patch_id}");
         let patch: Patch = from_item(item, "patch", &patch_id)?;
         let state_name = text(item, "journalState", &what)?;
-        let journal_state = parse_journal_state(state_name).ok_or_else(|| {
+        let journal_state = JournalState::from_name(state_name).ok_or_else(|| {
             StoreError::Corrupt(format!("{what} has journal state {state_name:?}"))
         })?;
         let generation = text(item, "generation", &what)?;
         let entries: Vec<FileEntry> = serde_json::from_str(text(item, "files", &what)?)
             .map_err(|e| StoreError::Corrupt(format!("{what}: file list: {e}")))?;
-        let names = [("#pk", "sessionId"), ("#sk", "chunk")];
         let chunks = if entries.is_empty() {
             Vec::new()
         } else {
-            self.query(QuerySpec {
-                table: &self.tables.journals,
-                index: None,
-                condition: "#pk = :s AND begins_with(#sk, :prefix)",
-                names: &names,
-                values: vec![
-                    (":s", s(&patch.session_id)),
-                    (":prefix", s(journal::prefix(&patch_id, generation))),
-                ],
-                forward: true,
-                limit: None,
-                projection: None,
-            })
-            .await?
+            self.journal_pieces(&patch.session_id, &patch_id, generation, false)
+                .await?
         };
         let chunks = chunks
             .into_iter()
@@ -392,12 +414,35 @@ impl DynamoStore {
         Ok(records)
     }
 
-    /// Whether the item at `key` was written by us (`writeId`), after a conditional put
-    /// failed: an SDK retry of a put that had in fact succeeded.
-    async fn written_by(&self, table: &str, key: Item, write_id: &str) -> Result<bool, StoreError> {
-        Ok(self.get_item(table, key).await?.is_some_and(
-            |item| matches!(item.get("writeId"), Some(AttributeValue::S(w)) if w == write_id),
-        ))
+    /// Puts `item` (whose `writeId` is `write_id`, its key `key`) if `condition` holds. When
+    /// it does not, the stored item says whose it is: ours after an SDK retry of a put that
+    /// had in fact succeeded, else another writer's.
+    async fn put_new(
+        &self,
+        table: &str,
+        item: Item,
+        condition: &'static str,
+        key: Item,
+        write_id: &str,
+    ) -> Result<PutNew, StoreError> {
+        let sent = self
+            .client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(PutNew::Stored),
+            Err(error) if code(&error) == Some("ConditionalCheckFailedException") => {
+                let ours = self.get_item(table, key).await?.is_some_and(|item| {
+                    matches!(item.get("writeId"), Some(AttributeValue::S(w)) if w == write_id)
+                });
+                Ok(if ours { PutNew::Stored } else { PutNew::Taken })
+            }
+            Err(error) => Err(sdk_error(self, "PutItem", table, error)),
+        }
     }
 
     fn command_item(&self, command: &Command, json: String, write_id: &str) -> Item {
@@ -424,10 +469,7 @@ impl DynamoStore {
         let record = self
             .get_item(
                 &self.tables.idempotency,
-                Item::from([
-                    ("sessionId".to_string(), s(session_id)),
-                    ("idempotencyKey".to_string(), s(key)),
-                ]),
+                session_key(session_id, "idempotencyKey", s(key)),
             )
             .await?;
         let Some(record) = record else {
@@ -567,29 +609,18 @@ impl Store for DynamoStore {
             ))
         };
         let Some(key) = &command.idempotency_key else {
-            let item = self.command_item(command, json, &write_id);
-            return match self
-                .client
-                .put_item()
-                .table_name(table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(commandId)")
-                .send()
-                .await
-            {
-                Ok(_) => Ok(Inserted::New(command.clone())),
-                Err(error) if code(&error) == Some("ConditionalCheckFailedException") => {
-                    let key = Item::from([
-                        ("sessionId".to_string(), s(&command.session_id)),
-                        ("commandId".to_string(), s(&command.command_id)),
-                    ]);
-                    if self.written_by(table, key, &write_id).await? {
-                        Ok(Inserted::New(command.clone()))
-                    } else {
-                        Err(already())
-                    }
-                }
-                Err(error) => Err(sdk_error(self, "PutItem", table, error)),
+            let put = self
+                .put_new(
+                    table,
+                    self.command_item(command, json, &write_id),
+                    "attribute_not_exists(commandId)",
+                    session_key(&command.session_id, "commandId", s(&command.command_id)),
+                    &write_id,
+                )
+                .await?;
+            return match put {
+                PutNew::Stored => Ok(Inserted::New(command.clone())),
+                PutNew::Taken => Err(already()),
             };
         };
         for attempt in 1..=RACE_ATTEMPTS {
@@ -709,10 +740,7 @@ impl Store for DynamoStore {
     ) -> Result<Option<Command>, StoreError> {
         self.get_item(
             &self.tables.commands,
-            Item::from([
-                ("sessionId".to_string(), s(session_id)),
-                ("commandId".to_string(), s(command_id)),
-            ]),
+            session_key(session_id, "commandId", s(command_id)),
         )
         .await?
         .map(|item| from_item(&item, "command", command_id))
@@ -754,7 +782,7 @@ impl Store for DynamoStore {
         cursor: Option<&str>,
     ) -> Result<CommandPage, StoreError> {
         let before = match cursor {
-            Some(cursor) => cursor::decode(session_id, cursor)?,
+            Some(cursor) => CURSOR.decode(session_id, cursor)?,
             None => u64::MAX,
         };
         let names = [("#pk", "sessionId"), ("#submitted", "submitted")];
@@ -782,7 +810,7 @@ impl Store for DynamoStore {
         }
         Ok(CommandPage {
             commands,
-            next_cursor: more.then(|| cursor::encode(session_id, last)),
+            next_cursor: more.then(|| CURSOR.encode(session_id, last)),
         })
     }
 
@@ -805,9 +833,9 @@ impl Store for DynamoStore {
                 body: event.body.clone(),
             };
             let json = to_json(&stored, "event of session", &stored.session_id)?;
-            let mut item = Item::from([
-                ("sessionId".to_string(), s(&stored.session_id)),
-                ("seq".to_string(), n(seq)),
+            let key = session_key(&stored.session_id, "seq", n(seq));
+            let mut item = key.clone();
+            item.extend([
                 ("json".to_string(), s(json)),
                 ("type".to_string(), s(stored.body.type_name())),
                 ("at".to_string(), n(stored.at)),
@@ -816,28 +844,13 @@ impl Store for DynamoStore {
             if let Some(command_id) = &stored.command_id {
                 item.insert("commandId".into(), s(command_id));
             }
-            match self
-                .client
-                .put_item()
-                .table_name(table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(seq)")
-                .send()
-                .await
-            {
-                Ok(_) => return Ok(stored),
-                Err(error) if code(&error) == Some("ConditionalCheckFailedException") => {
-                    let key = Item::from([
-                        ("sessionId".to_string(), s(&stored.session_id)),
-                        ("seq".to_string(), n(seq)),
-                    ]);
-                    if self.written_by(table, key, &write_id).await? {
-                        return Ok(stored);
-                    }
-                    // Another writer took this seq between our read and our put.
-                    back_off(attempt).await;
-                }
-                Err(error) => return Err(sdk_error(self, "PutItem", table, error)),
+            let put = self
+                .put_new(table, item, "attribute_not_exists(seq)", key, &write_id)
+                .await?;
+            match put {
+                PutNew::Stored => return Ok(stored),
+                // Another writer took this seq between our read and our put.
+                PutNew::Taken => back_off(attempt).await,
             }
         }
         Err(StoreError::Database(format!(
@@ -923,7 +936,7 @@ impl Store for DynamoStore {
             .expression_attribute_names("#files", "files")
             .expression_attribute_names("#firstStored", "firstStored")
             .expression_attribute_values(":json", s(json))
-            .expression_attribute_values(":state", s(journal_state_name(record.journal_state)))
+            .expression_attribute_values(":state", s(record.journal_state.as_str()))
             .expression_attribute_values(":generation", s(&generation))
             .expression_attribute_values(":files", s(files))
             .expression_attribute_values(":now", n(self.clock.next()))
@@ -936,30 +949,10 @@ impl Store for DynamoStore {
         if let Some(AttributeValue::S(old)) =
             previous.attributes().and_then(|a| a.get("generation"))
         {
-            let names = [("#pk", "sessionId"), ("#sk", "chunk")];
             let keys = self
-                .query(QuerySpec {
-                    table: journals,
-                    index: None,
-                    condition: "#pk = :s AND begins_with(#sk, :prefix)",
-                    names: &names,
-                    values: vec![
-                        (":s", s(&patch.session_id)),
-                        (":prefix", s(journal::prefix(&patch.patch_id, old))),
-                    ],
-                    forward: true,
-                    limit: None,
-                    projection: Some("#pk, #sk"),
-                })
+                .journal_pieces(&patch.session_id, &patch.patch_id, old, true)
                 .await?;
-            let deletes = keys
-                .into_iter()
-                .map(|key| {
-                    built(DeleteRequest::builder().set_key(Some(key)).build())
-                        .map(|delete| WriteRequest::builder().delete_request(delete).build())
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            if let Err(error) = self.batch_write(journals, deletes, "BatchWriteItem").await {
+            if let Err(error) = self.delete_keys(journals, keys).await {
                 tracing::warn!(session_id = %patch.session_id, patch_id = %patch.patch_id, %error, "could not remove a replaced patch journal");
             }
         }
@@ -974,10 +967,7 @@ impl Store for DynamoStore {
         let item = self
             .get_item(
                 &self.tables.patches,
-                Item::from([
-                    ("sessionId".to_string(), s(session_id)),
-                    ("patchId".to_string(), s(patch_id)),
-                ]),
+                session_key(session_id, "patchId", s(patch_id)),
             )
             .await?;
         match item {
@@ -1032,7 +1022,7 @@ impl Store for DynamoStore {
                 &self.tables.patches,
                 "#state = :applying",
                 &[("#state", "journalState")],
-                vec![(":applying", s(journal_state_name(JournalState::Applying)))],
+                vec![(":applying", s(JournalState::Applying.as_str()))],
             )
             .await?;
         self.patches_from_items(items).await

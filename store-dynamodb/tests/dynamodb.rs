@@ -1,14 +1,13 @@
-//! [`DynamoStore`] against moto's server mode with the real SDK client: the conformance
-//! suite (each case on its own set of tables), `init_tables` twice, and the errors a person
-//! sees for a missing table or refused access.
-
-mod conformance;
+//! [`DynamoStore`] against moto's server mode with the real SDK client: the store's
+//! conformance suite (`devflow_store::conformance`, each case on its own set of tables), then
+//! what only DynamoDB has — `init_tables` twice, the errors a person sees for a missing table
+//! or refused access, and the fleet's daemon registry.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use conformance::{Backend, Storage};
+use devflow_store::conformance::{self, fixtures, Backend, Storage};
 use devflow_store::{Store, StoreError};
 use devflow_store_dynamodb::{DaemonRecord, DynamoOptions, DynamoStore, TableInit};
 use devflow_tests::moto::{self, Moto};
@@ -31,6 +30,11 @@ struct Tables {
 impl Storage for Tables {
     async fn open(&self) -> Arc<dyn Store> {
         Arc::new(DynamoStore::connect(self.options.clone()).await)
+    }
+
+    /// 400 appends in all: enough interleaving to lose a race, few enough for moto.
+    fn appends_per_writer(&self) -> usize {
+        50
     }
 }
 
@@ -139,22 +143,10 @@ async fn a_missing_table_is_named_with_the_command_that_creates_it() {
     assert!(message.contains("never-made-sessions"), "{message}");
     assert!(message.contains("devflow aws init"), "{message}");
     let error = store
-        .append_event(conformance_log_event())
+        .append_event(fixtures::log_event("s", "hello"))
         .await
         .expect_err("no events table");
     assert!(error.to_string().contains("never-made-events"), "{error}");
-}
-
-fn conformance_log_event() -> devflow_store::NewEvent {
-    devflow_store::NewEvent {
-        session_id: "s".into(),
-        command_id: None,
-        at: 1,
-        body: devflow_protocol::EventBody::Log {
-            level: "info".into(),
-            message: "hello".into(),
-        },
-    }
 }
 
 #[tokio::test]

@@ -3,7 +3,12 @@
 //! embedded default is [`SqliteStore`] (one file in the state dir). Every write is durable
 //! against a killed process once the call returns. Events get `seq` = previous + 1 inside
 //! the same transaction that stores them, so a session's seqs have no gaps and no duplicates.
+//! [`cursor::HistoryCursor`] is the history-cursor format every backend gives out; the
+//! `conformance` module (feature `conformance`, for tests) is the suite every backend runs.
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
+pub mod cursor;
 mod sqlite;
 
 pub use sqlite::SqliteStore;
@@ -58,6 +63,27 @@ pub enum JournalState {
     Applied,
     /// Restored to `before` by a rollback (or by recovery).
     RolledBack,
+}
+
+impl JournalState {
+    /// The name every backend stores the state under.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JournalState::Applying => "APPLYING",
+            JournalState::Applied => "APPLIED",
+            JournalState::RolledBack => "ROLLED_BACK",
+        }
+    }
+
+    /// The state [`JournalState::as_str`] named; `None` for any other name.
+    pub fn from_name(name: &str) -> Option<JournalState> {
+        Some(match name {
+            "APPLYING" => JournalState::Applying,
+            "APPLIED" => JournalState::Applied,
+            "ROLLED_BACK" => JournalState::RolledBack,
+            _ => return None,
+        })
+    }
 }
 
 /// One file's contents before and after a patch (`None` = did not exist).
@@ -168,4 +194,21 @@ pub trait Store: Send + Sync + 'static {
     async fn get_lease(&self, session_id: &str) -> Result<Option<Lease>, StoreError>;
     /// Every lease, expired or not.
     async fn list_leases(&self) -> Result<Vec<Lease>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journal_state_names_round_trip() {
+        for state in [
+            JournalState::Applying,
+            JournalState::Applied,
+            JournalState::RolledBack,
+        ] {
+            assert_eq!(JournalState::from_name(state.as_str()), Some(state));
+        }
+        assert_eq!(JournalState::from_name("applying"), None);
+    }
 }

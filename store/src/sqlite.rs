@@ -4,7 +4,6 @@
 //! before they write (event seq, idempotency key) also run in `BEGIN IMMEDIATE`, so they stay
 //! atomic against another process that opens the same file.
 
-mod cursor;
 mod migrations;
 
 use std::path::Path;
@@ -17,10 +16,14 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::cursor::HistoryCursor;
 use crate::{
     CommandPage, Inserted, JournalFile, JournalState, Lease, LeaseClaim, NewEvent, PatchRecord,
     Store, StoreError,
 };
+
+/// History cursors count row ids of `commands` ("before row N").
+const CURSOR: HistoryCursor = HistoryCursor::new("c1.");
 
 /// How long a call waits for another process's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -346,7 +349,9 @@ impl Store for SqliteStore {
         cursor: Option<&str>,
     ) -> Result<CommandPage, StoreError> {
         let before = match cursor {
-            Some(cursor) => cursor::decode(session_id, cursor)?,
+            // Row ids are positive i64s; a larger position was never given out.
+            Some(cursor) => i64::try_from(CURSOR.decode(session_id, cursor)?)
+                .map_err(|_| StoreError::InvalidCursor)?,
             None => i64::MAX,
         };
         let session_id = session_id.to_owned();
@@ -373,9 +378,13 @@ impl Store for SqliteStore {
                 commands.push(from_json(&json, "command", &command_id)?);
                 last_id = id;
             }
+            let next_cursor = match more {
+                true => Some(CURSOR.encode(&session_id, row_position(last_id)?)),
+                false => None,
+            };
             Ok(CommandPage {
                 commands,
-                next_cursor: more.then(|| cursor::encode(&session_id, last_id)),
+                next_cursor,
             })
         })
         .await
@@ -480,7 +489,7 @@ impl Store for SqliteStore {
                 params![
                     record.patch.session_id,
                     record.patch.patch_id,
-                    journal_state_name(record.journal_state),
+                    record.journal_state.as_str(),
                     json
                 ],
                 |row| row.get(0),
@@ -669,7 +678,7 @@ fn read_patches(
     for row in rows {
         let (id, patch_id, state, json): (i64, String, String, String) = row?;
         let patch: Patch = from_json(&json, "patch", &patch_id)?;
-        let journal_state = parse_journal_state(&state).ok_or_else(|| {
+        let journal_state = JournalState::from_name(&state).ok_or_else(|| {
             StoreError::Corrupt(format!("patch {patch_id} has journal state {state:?}"))
         })?;
         let files = files
@@ -690,21 +699,9 @@ fn read_patches(
     Ok(records)
 }
 
-fn journal_state_name(state: JournalState) -> &'static str {
-    match state {
-        JournalState::Applying => "APPLYING",
-        JournalState::Applied => "APPLIED",
-        JournalState::RolledBack => "ROLLED_BACK",
-    }
-}
-
-fn parse_journal_state(name: &str) -> Option<JournalState> {
-    Some(match name {
-        "APPLYING" => JournalState::Applying,
-        "APPLIED" => JournalState::Applied,
-        "ROLLED_BACK" => JournalState::RolledBack,
-        _ => return None,
-    })
+/// A command row id as a cursor position (SQLite gives out row ids from 1).
+fn row_position(id: i64) -> Result<u64, StoreError> {
+    u64::try_from(id).map_err(|_| StoreError::Corrupt(format!("a command has row id {id}")))
 }
 
 fn to_json<T: Serialize>(value: &T, what: &str, id: &str) -> Result<String, StoreError> {
@@ -737,17 +734,5 @@ mod tests {
             matches!(&err, StoreError::Database(m) if m.contains("panicked")),
             "{err:?}"
         );
-    }
-
-    #[test]
-    fn journal_state_names_round_trip() {
-        for state in [
-            JournalState::Applying,
-            JournalState::Applied,
-            JournalState::RolledBack,
-        ] {
-            assert_eq!(parse_journal_state(journal_state_name(state)), Some(state));
-        }
-        assert_eq!(parse_journal_state("applying"), None);
     }
 }

@@ -3,15 +3,13 @@
 //! naming the database; it prints a line after each acknowledged write, and the test kills it
 //! with SIGKILL in the middle of a stream of writes, reopens the file and checks every line.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Stdio};
 
-use common::{command, log_event, patch_record, session};
 use devflow_protocol::{CommandStatus, EventBody};
+use devflow_store::conformance::fixtures::{command, log_event, patch_record, session};
 use devflow_store::{JournalState, SqliteStore, Store};
 
 const WRITER_ENV: &str = "DEVFLOW_STORE_TEST_SIGKILL_WRITER";

@@ -1,678 +1,91 @@
-//! The behaviour of [`SqliteStore`] through the [`Store`] trait, as the daemon uses it: round
-//! trips, event seqs under concurrency, idempotency, history paging, patch journals, deletion
-//! and reopening a file.
+//! [`SqliteStore`] through the [`Store`] trait: the conformance suite
+//! (`devflow_store::conformance`) on a database file and on the in-memory database, then what
+//! only SQLite has — the file's directories, its write-ahead log, and a schema from a newer
+//! devflow.
 
-mod common;
-
-use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use common::{command, log_event, patch_record, session};
-use devflow_protocol::{CommandStatus, EventBody, PatchState, SessionStatus};
-use devflow_store::{Inserted, JournalState, SqliteStore, Store, StoreError};
+use async_trait::async_trait;
+use devflow_store::conformance::{self, Backend, Storage};
+use devflow_store::{SqliteStore, Store, StoreError};
 
-fn temp_store() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(&dir.path().join("devflow.sqlite3")).expect("open");
-    (dir, store)
+/// A database file; each [`Storage::open`] opens it again (another connection, as a second
+/// daemon process or a restart would).
+struct SqliteFile {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
 }
 
-fn memory_store() -> SqliteStore {
-    SqliteStore::open_in_memory().expect("open in memory")
-}
-
-#[tokio::test]
-async fn session_round_trips_and_put_replaces_it() {
-    let store = memory_store();
-    let mut s = session("s1", 100);
-    store.put_session(&s).await.expect("put");
-    assert_eq!(store.get_session("s1").await.expect("get"), Some(s.clone()));
-
-    s.status = SessionStatus::Running;
-    s.preview_url = Some("http://127.0.0.1:4000/".into());
-    store.put_session(&s).await.expect("replace");
-    assert_eq!(store.get_session("s1").await.expect("get"), Some(s.clone()));
-    assert_eq!(store.list_sessions().await.expect("list"), vec![s]);
-}
-
-#[tokio::test]
-async fn unknown_ids_read_as_none_or_empty() {
-    let store = memory_store();
-    assert_eq!(store.get_session("nope").await.expect("session"), None);
-    assert_eq!(store.get_command("nope", "c").await.expect("command"), None);
-    assert_eq!(store.get_patch("nope", "p").await.expect("patch"), None);
-    assert!(store
-        .list_patches("nope")
-        .await
-        .expect("patches")
-        .is_empty());
-    assert!(store
-        .events_after("nope", 0, 10)
-        .await
-        .expect("events")
-        .is_empty());
-    assert_eq!(store.last_seq("nope").await.expect("last seq"), 0);
-}
-
-#[tokio::test]
-async fn sessions_are_listed_oldest_first_and_a_replace_does_not_reorder_them() {
-    let store = memory_store();
-    for (id, created_at) in [
-        ("late", 300),
-        ("early", 100),
-        ("tie-a", 200),
-        ("tie-b", 200),
-    ] {
-        store
-            .put_session(&session(id, created_at))
-            .await
-            .expect("put");
+impl SqliteFile {
+    /// A file at `relative` inside a new temporary directory, not created yet.
+    fn at(relative: &str) -> SqliteFile {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(relative);
+        SqliteFile { _dir: dir, path }
     }
-    // Re-putting the first-stored of the tied pair must keep it first.
-    let mut tie_a = session("tie-a", 200);
-    tie_a.paused = true;
-    store.put_session(&tie_a).await.expect("replace");
-
-    let ids: Vec<String> = store
-        .list_sessions()
-        .await
-        .expect("list")
-        .into_iter()
-        .map(|s| s.session_id)
-        .collect();
-    assert_eq!(ids, ["early", "tie-a", "tie-b", "late"]);
 }
 
-#[tokio::test]
-async fn first_event_gets_seq_1_and_each_session_counts_on_its_own() {
-    let store = memory_store();
-    let a1 = store
-        .append_event(log_event("a", "a one"))
-        .await
-        .expect("a1");
-    let a2 = store
-        .append_event(log_event("a", "a two"))
-        .await
-        .expect("a2");
-    let b1 = store
-        .append_event(log_event("b", "b one"))
-        .await
-        .expect("b1");
-    assert_eq!((a1.seq, a2.seq, b1.seq), (1, 2, 1));
-    assert_eq!(store.last_seq("a").await.expect("a"), 2);
-    assert_eq!(store.last_seq("b").await.expect("b"), 1);
-}
-
-#[tokio::test]
-async fn append_event_returns_exactly_what_is_read_back() {
-    let store = memory_store();
-    let mut new = log_event("s", "ignored");
-    new.command_id = Some("c7".into());
-    new.at = 1_234;
-    new.body = EventBody::CommandStatus {
-        status: CommandStatus::Failed,
-        error_summary: Some("hunk 2 of styles.css matches 2 places".into()),
-    };
-    let appended = store.append_event(new.clone()).await.expect("append");
-    assert_eq!(
-        (appended.session_id.as_str(), appended.seq, appended.at),
-        ("s", 1, 1_234)
-    );
-    assert_eq!(appended.command_id, new.command_id);
-    assert_eq!(appended.body, new.body);
-    assert_eq!(
-        store.events_after("s", 0, 10).await.expect("read"),
-        vec![appended]
-    );
-}
-
-#[tokio::test]
-async fn events_after_returns_later_seqs_ascending_at_most_limit() {
-    let store = memory_store();
-    for i in 1..=10 {
-        store
-            .append_event(log_event("s", &format!("line {i}")))
-            .await
-            .expect("append");
+#[async_trait]
+impl Storage for SqliteFile {
+    async fn open(&self) -> Arc<dyn Store> {
+        Arc::new(SqliteStore::open(&self.path).expect("open the database"))
     }
-    let seqs = |events: Vec<devflow_protocol::Event>| -> Vec<u64> {
-        events.into_iter().map(|e| e.seq).collect()
-    };
-    assert_eq!(
-        seqs(store.events_after("s", 3, 4).await.expect("page")),
-        [4, 5, 6, 7]
-    );
-    assert_eq!(
-        seqs(store.events_after("s", 8, 100).await.expect("tail")),
-        [9, 10]
-    );
-    assert!(store
-        .events_after("s", 10, 100)
-        .await
-        .expect("none")
-        .is_empty());
-    assert!(store
-        .events_after("s", u64::MAX, 100)
-        .await
-        .expect("huge")
-        .is_empty());
-    assert!(store
-        .events_after("s", 0, 0)
-        .await
-        .expect("zero")
-        .is_empty());
-    let first = store.events_after("s", 0, 1).await.expect("first");
-    assert!(matches!(&first[0].body, EventBody::Log { message, .. } if message == "line 1"));
+}
+
+struct Files;
+
+#[async_trait]
+impl Backend for Files {
+    async fn fresh(&self) -> Box<dyn Storage> {
+        Box::new(SqliteFile::at("devflow.sqlite3"))
+    }
+}
+
+/// The in-memory database cannot be opened twice, so every "instance" is the same store: the
+/// cases with two instances then race within one.
+struct InMemory(Arc<SqliteStore>);
+
+#[async_trait]
+impl Storage for InMemory {
+    async fn open(&self) -> Arc<dyn Store> {
+        self.0.clone()
+    }
+}
+
+struct Memory;
+
+#[async_trait]
+impl Backend for Memory {
+    async fn fresh(&self) -> Box<dyn Storage> {
+        let store = SqliteStore::open_in_memory().expect("open in memory");
+        Box::new(InMemory(Arc::new(store)))
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn event_seqs_have_no_gaps_under_concurrent_appends() {
-    const TASKS: usize = 8;
-    const APPENDS: usize = 200;
-    let (_dir, store) = temp_store();
-    let store = Arc::new(store);
-    let mut tasks = Vec::new();
-    for task in 0..TASKS {
-        let store = Arc::clone(&store);
-        tasks.push(tokio::spawn(async move {
-            let mut seqs = Vec::with_capacity(APPENDS);
-            for i in 0..APPENDS {
-                let event = log_event("s", &format!("task {task} append {i}"));
-                seqs.push(store.append_event(event).await.expect("append").seq);
-            }
-            seqs
-        }));
-    }
-    let mut returned = Vec::new();
-    for task in tasks {
-        let seqs = task.await.expect("task");
-        // Within one task the appends are sequential, so their seqs must increase.
-        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
-        returned.extend(seqs);
-    }
-    returned.sort_unstable();
-    let expected: Vec<u64> = (1..=(TASKS * APPENDS) as u64).collect();
-    assert_eq!(returned, expected, "returned seqs are not exactly 1..=1600");
-
-    let stored = store.events_after("s", 0, 10_000).await.expect("read");
-    let stored_seqs: Vec<u64> = stored.iter().map(|e| e.seq).collect();
-    assert_eq!(
-        stored_seqs, expected,
-        "stored seqs are not exactly 1..=1600"
-    );
-    let messages: HashSet<String> = stored
-        .into_iter()
-        .filter_map(|e| match e.body {
-            EventBody::Log { message, .. } => Some(message),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(
-        messages.len(),
-        TASKS * APPENDS,
-        "an append was lost or stored twice"
-    );
-    assert_eq!(
-        store.last_seq("s").await.expect("last"),
-        (TASKS * APPENDS) as u64
-    );
-}
-
-#[tokio::test]
-async fn a_reused_idempotency_key_returns_the_earlier_command_and_stores_nothing() {
-    let store = memory_store();
-    let first = command("s", "c1", Some("key-1"));
-    assert_eq!(
-        store.insert_command(&first).await.expect("first"),
-        Inserted::New(first.clone())
-    );
-    let retry = command("s", "c2", Some("key-1"));
-    assert_eq!(
-        store.insert_command(&retry).await.expect("retry"),
-        Inserted::Existing(first.clone())
-    );
-    assert_eq!(store.get_command("s", "c2").await.expect("get"), None);
-    let page = store.command_page("s", 10, None).await.expect("page");
-    assert_eq!(page.commands, vec![first]);
-}
-
-#[tokio::test]
-async fn an_idempotency_key_is_scoped_to_its_session_and_no_key_is_never_a_duplicate() {
-    let store = memory_store();
-    let in_a = command("a", "c1", Some("same"));
-    let in_b = command("b", "c2", Some("same"));
-    assert_eq!(
-        store.insert_command(&in_a).await.expect("a"),
-        Inserted::New(in_a)
-    );
-    assert_eq!(
-        store.insert_command(&in_b).await.expect("b"),
-        Inserted::New(in_b)
-    );
-    for id in ["k1", "k2", "k3"] {
-        let keyless = command("a", id, None);
-        assert_eq!(
-            store.insert_command(&keyless).await.expect("keyless"),
-            Inserted::New(keyless)
-        );
-    }
-    assert_eq!(
-        store
-            .command_page("a", 10, None)
-            .await
-            .expect("a")
-            .commands
-            .len(),
-        4
-    );
+async fn a_database_file_passes_the_conformance_suite() {
+    conformance::run_all(&Files).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_inserts_with_one_key_store_exactly_one_command() {
-    let (_dir, store) = temp_store();
-    let store = Arc::new(store);
-    let mut tasks = Vec::new();
-    for i in 0..16 {
-        let store = Arc::clone(&store);
-        tasks.push(tokio::spawn(async move {
-            let candidate = command("s", &format!("c{i}"), Some("double-click"));
-            store.insert_command(&candidate).await.expect("insert")
-        }));
-    }
-    let mut new = Vec::new();
-    let mut existing = Vec::new();
-    for task in tasks {
-        match task.await.expect("task") {
-            Inserted::New(c) => new.push(c),
-            Inserted::Existing(c) => existing.push(c),
-        }
-    }
-    assert_eq!(new.len(), 1, "exactly one insert may win");
-    assert_eq!(existing.len(), 15);
-    assert!(existing.iter().all(|c| c.command_id == new[0].command_id));
-    let page = store.command_page("s", 100, None).await.expect("page");
-    assert_eq!(page.commands, new);
-}
-
-#[tokio::test]
-async fn update_command_replaces_the_stored_command() {
-    let store = memory_store();
-    let mut c = command("s", "c1", Some("k"));
-    store.insert_command(&c).await.expect("insert");
-    c.status = CommandStatus::Ready;
-    c.attempts = 1;
-    c.patch_id = Some("p1".into());
-    store.update_command(&c).await.expect("update");
-    assert_eq!(
-        store.get_command("s", "c1").await.expect("get"),
-        Some(c.clone())
-    );
-    // The key still finds the (updated) command.
-    let retry = command("s", "c9", Some("k"));
-    assert_eq!(
-        store.insert_command(&retry).await.expect("retry"),
-        Inserted::Existing(c)
-    );
-}
-
-#[tokio::test]
-async fn updating_a_command_that_was_never_inserted_is_an_error() {
-    let store = memory_store();
-    let err = store
-        .update_command(&command("s", "ghost", None))
-        .await
-        .expect_err("must not succeed silently");
-    assert!(
-        matches!(&err, StoreError::Database(m) if m.contains("ghost")),
-        "{err:?}"
-    );
-    assert_eq!(store.get_command("s", "ghost").await.expect("get"), None);
-}
-
-#[tokio::test]
-async fn inserting_a_command_id_twice_is_an_error() {
-    let store = memory_store();
-    store
-        .insert_command(&command("s", "c1", None))
-        .await
-        .expect("first");
-    let err = store.insert_command(&command("s", "c1", None)).await;
-    assert!(matches!(err, Err(StoreError::Database(_))), "{err:?}");
-}
-
-#[tokio::test]
-async fn unfinished_commands_are_the_non_final_ones_of_every_session_in_submission_order() {
-    let store = memory_store();
-    let statuses = [
-        ("a", "a1", CommandStatus::Queued),
-        ("b", "b1", CommandStatus::Ready),
-        ("b", "b2", CommandStatus::Analyzing),
-        ("a", "a2", CommandStatus::Failed),
-        ("a", "a3", CommandStatus::Patching),
-        ("b", "b3", CommandStatus::Queued),
-    ];
-    for (session_id, command_id, status) in statuses {
-        let mut c = command(session_id, command_id, None);
-        store.insert_command(&c).await.expect("insert");
-        c.status = status;
-        store.update_command(&c).await.expect("update");
-    }
-    let ids = |commands: Vec<devflow_protocol::Command>| -> Vec<String> {
-        commands.into_iter().map(|c| c.command_id).collect()
-    };
-    assert_eq!(
-        ids(store.unfinished_commands().await.expect("unfinished")),
-        ["a1", "b2", "a3", "b3"]
-    );
-
-    let mut b2 = command("b", "b2", None);
-    b2.status = CommandStatus::Ready;
-    store.update_command(&b2).await.expect("finish b2");
-    assert_eq!(
-        ids(store.unfinished_commands().await.expect("unfinished")),
-        ["a1", "a3", "b3"]
-    );
-}
-
-#[tokio::test]
-async fn command_pages_walk_newest_first_without_gaps_or_duplicates() {
-    let store = memory_store();
-    for i in 0..45 {
-        store
-            .insert_command(&command("s", &format!("c{i:02}"), None))
-            .await
-            .expect("insert");
-        // Another session's commands interleave and must not show up.
-        store
-            .insert_command(&command("other", &format!("o{i:02}"), None))
-            .await
-            .expect("insert other");
-    }
-    let mut sizes = Vec::new();
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = store
-            .command_page("s", 20, cursor.as_deref())
-            .await
-            .expect("page");
-        sizes.push(page.commands.len());
-        seen.extend(page.commands.into_iter().map(|c| c.command_id));
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-        assert!(sizes.len() < 10, "paging does not end");
-    }
-    assert_eq!(sizes, [20, 20, 5]);
-    let expected: Vec<String> = (0..45).rev().map(|i| format!("c{i:02}")).collect();
-    assert_eq!(seen, expected);
-}
-
-#[tokio::test]
-async fn a_full_last_page_has_no_next_cursor() {
-    let store = memory_store();
-    for i in 0..40 {
-        store
-            .insert_command(&command("s", &format!("c{i}"), None))
-            .await
-            .expect("insert");
-    }
-    let first = store.command_page("s", 20, None).await.expect("first");
-    let cursor = first.next_cursor.expect("a second page follows");
-    let second = store
-        .command_page("s", 20, Some(&cursor))
-        .await
-        .expect("second");
-    assert_eq!(second.commands.len(), 20);
-    assert_eq!(second.next_cursor, None);
-
-    let empty = store.command_page("nobody", 20, None).await.expect("empty");
-    assert!(empty.commands.is_empty());
-    assert_eq!(empty.next_cursor, None);
-}
-
-#[tokio::test]
-async fn commands_submitted_after_a_cursor_was_given_do_not_shift_later_pages() {
-    let store = memory_store();
-    for i in 0..5 {
-        store
-            .insert_command(&command("s", &format!("c{i}"), None))
-            .await
-            .expect("insert");
-    }
-    let first = store.command_page("s", 2, None).await.expect("first");
-    let cursor = first.next_cursor.expect("more");
-    store
-        .insert_command(&command("s", "late", None))
-        .await
-        .expect("late");
-    let second = store
-        .command_page("s", 2, Some(&cursor))
-        .await
-        .expect("second");
-    let ids: Vec<String> = second.commands.into_iter().map(|c| c.command_id).collect();
-    assert_eq!(ids, ["c2", "c1"]);
-}
-
-#[tokio::test]
-async fn a_cursor_that_was_not_given_out_for_this_session_is_invalid() {
-    let store = memory_store();
-    for i in 0..3 {
-        store
-            .insert_command(&command("s", &format!("c{i}"), None))
-            .await
-            .expect("insert");
-        store
-            .insert_command(&command("t", &format!("t{i}"), None))
-            .await
-            .expect("insert");
-    }
-    let cursor_of_t = store
-        .command_page("t", 1, None)
-        .await
-        .expect("t")
-        .next_cursor
-        .expect("t has more");
-    for garbage in [
-        "",
-        "garbage",
-        "c1.",
-        "c1.AAAA",
-        "c1.%%%",
-        cursor_of_t.as_str(),
-    ] {
-        let result = store.command_page("s", 1, Some(garbage)).await;
-        assert!(
-            matches!(result, Err(StoreError::InvalidCursor)),
-            "{garbage:?} gave {result:?}"
-        );
-    }
-}
-
-#[tokio::test]
-async fn patch_journal_bytes_round_trip_exactly() {
-    let store = memory_store();
-    let record = patch_record("s", "p1", JournalState::Applying);
-    store.put_patch(&record).await.expect("put");
-    let back = store
-        .get_patch("s", "p1")
-        .await
-        .expect("get")
-        .expect("stored");
-    assert_eq!(back, record);
-    // Spelled out, because this is what rollback depends on.
-    assert_eq!(
-        back.files[1].before.as_deref(),
-        Some(&[0xff, 0xfe, 0x00, 0x80, 0xc3, 0x28, 0x00][..])
-    );
-    assert_eq!(back.files[2].before, None);
-    assert_eq!(back.files[2].after, Some(Vec::new()));
-    assert_eq!(back.files[3].before, Some(Vec::new()));
-    assert_eq!(back.files[3].after, None);
-}
-
-#[tokio::test]
-async fn put_patch_replaces_it_and_keeps_the_first_stored_order() {
-    let store = memory_store();
-    for id in ["p1", "p2", "p3"] {
-        store
-            .put_patch(&patch_record("s", id, JournalState::Applying))
-            .await
-            .expect("put");
-    }
-    let mut p1 = patch_record("s", "p1", JournalState::RolledBack);
-    p1.patch.state = PatchState::RolledBack;
-    p1.patch.rolled_back_at = Some(1_700_000_001_000);
-    p1.files.truncate(1);
-    store.put_patch(&p1).await.expect("replace");
-
-    let listed = store.list_patches("s").await.expect("list");
-    let ids: Vec<&str> = listed.iter().map(|r| r.patch.patch_id.as_str()).collect();
-    assert_eq!(ids, ["p1", "p2", "p3"]);
-    assert_eq!(listed[0], p1, "the replacement, with only its own files");
-}
-
-#[tokio::test]
-async fn interrupted_patches_are_those_still_applying_in_every_session() {
-    let store = memory_store();
-    store
-        .put_patch(&patch_record("a", "done", JournalState::Applied))
-        .await
-        .expect("put");
-    store
-        .put_patch(&patch_record("a", "half", JournalState::Applying))
-        .await
-        .expect("put");
-    store
-        .put_patch(&patch_record("b", "undone", JournalState::RolledBack))
-        .await
-        .expect("put");
-    store
-        .put_patch(&patch_record("b", "half-b", JournalState::Applying))
-        .await
-        .expect("put");
-    let ids = |records: Vec<devflow_store::PatchRecord>| -> Vec<String> {
-        records.into_iter().map(|r| r.patch.patch_id).collect()
-    };
-    assert_eq!(
-        ids(store.interrupted_patches().await.expect("list")),
-        ["half", "half-b"]
-    );
-
-    store
-        .put_patch(&patch_record("a", "half", JournalState::Applied))
-        .await
-        .expect("finish");
-    let left = store.interrupted_patches().await.expect("list");
-    assert_eq!(
-        left,
-        vec![patch_record("b", "half-b", JournalState::Applying)]
-    );
-}
-
-#[tokio::test]
-async fn delete_session_removes_everything_of_that_session_and_nothing_else() {
-    let store = memory_store();
-    for id in ["gone", "kept"] {
-        store.put_session(&session(id, 1)).await.expect("session");
-        store
-            .insert_command(&command(id, "c1", Some("k")))
-            .await
-            .expect("command");
-        store
-            .append_event(log_event(id, "hello"))
-            .await
-            .expect("event");
-        store
-            .put_patch(&patch_record(id, "p1", JournalState::Applying))
-            .await
-            .expect("patch");
-    }
-    store.delete_session("gone").await.expect("delete");
-
-    assert_eq!(store.get_session("gone").await.expect("session"), None);
-    assert_eq!(
-        store.get_command("gone", "c1").await.expect("command"),
-        None
-    );
-    assert_eq!(store.last_seq("gone").await.expect("seq"), 0);
-    assert_eq!(store.get_patch("gone", "p1").await.expect("patch"), None);
-    // The idempotency key went with it: the same key is new again.
-    let again = command("gone", "c2", Some("k"));
-    assert_eq!(
-        store.insert_command(&again).await.expect("again"),
-        Inserted::New(again)
-    );
-
-    assert!(store.get_session("kept").await.expect("kept").is_some());
-    assert!(store
-        .get_command("kept", "c1")
-        .await
-        .expect("kept")
-        .is_some());
-    assert_eq!(store.last_seq("kept").await.expect("kept"), 1);
-    assert_eq!(
-        store.get_patch("kept", "p1").await.expect("kept"),
-        Some(patch_record("kept", "p1", JournalState::Applying))
-    );
-    let interrupted = store.interrupted_patches().await.expect("interrupted");
-    assert_eq!(
-        interrupted.len(),
-        1,
-        "the deleted session's journal must be gone too"
-    );
+async fn the_in_memory_database_passes_the_conformance_suite() {
+    conformance::run_all(&Memory).await;
 }
 
 #[tokio::test]
 async fn reopening_the_file_finds_every_write_and_continues_the_seqs() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir
-        .path()
-        .join("state")
-        .join("nested")
-        .join("devflow.sqlite3");
-    let record = patch_record("s", "p1", JournalState::Applying);
-    {
-        let store = SqliteStore::open(&path).expect("open creates parent directories");
-        store.put_session(&session("s", 5)).await.expect("session");
-        store
-            .insert_command(&command("s", "c1", Some("k")))
-            .await
-            .expect("command");
-        for i in 0..3 {
-            store
-                .append_event(log_event("s", &format!("{i}")))
-                .await
-                .expect("event");
-        }
-        store.put_patch(&record).await.expect("patch");
-    }
-    let store = SqliteStore::open(&path).expect("reopen");
-    assert_eq!(
-        store.get_session("s").await.expect("session"),
-        Some(session("s", 5))
-    );
-    assert_eq!(
-        store.get_command("s", "c1").await.expect("command"),
-        Some(command("s", "c1", Some("k")))
-    );
-    assert_eq!(
-        store.interrupted_patches().await.expect("patches"),
-        vec![record]
-    );
-    assert_eq!(store.last_seq("s").await.expect("seq"), 3);
-    let next = store
-        .append_event(log_event("s", "after restart"))
-        .await
-        .expect("append");
-    assert_eq!(next.seq, 4);
+    // The directories do not exist yet: opening creates them.
+    let file = SqliteFile::at("state/nested/devflow.sqlite3");
+    conformance::a_second_instance_finds_every_write_and_continues_the_seqs(&file).await;
+    assert!(file.path.is_file(), "{}", file.path.display());
 }
 
 #[tokio::test]
 async fn the_file_uses_the_write_ahead_log() {
-    let (dir, _store) = temp_store();
-    let conn = rusqlite::Connection::open(dir.path().join("devflow.sqlite3")).expect("open");
+    let file = SqliteFile::at("devflow.sqlite3");
+    let _store = file.open().await;
+    let conn = rusqlite::Connection::open(&file.path).expect("open");
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |row| row.get(0))
         .expect("journal mode");

@@ -1,14 +1,14 @@
-//! Builders for the wire values the store tests write: complete, deterministic, and distinct
-//! per id so a mix-up between rows shows as a failed equality.
+//! Builders for the wire values the conformance cases (and each backend's own tests) write:
+//! complete, deterministic, and distinct per id so a mix-up between rows shows as a failed
+//! equality.
 
-#![allow(dead_code)] // each test binary uses a different subset
-
+use crate::{JournalFile, JournalState, NewEvent, PatchRecord};
 use devflow_protocol::{
     Command, CommandKind, CommandStatus, CommandTimings, EventBody, HunkReport, HunkResult, Layout,
     Patch, PatchFile, PatchState, Session, SessionSource, SessionStatus, Settings,
 };
-use devflow_store::{JournalFile, JournalState, NewEvent, PatchRecord};
 
+/// A session created at `created_at` (Unix milliseconds) with every field filled.
 pub fn session(session_id: &str, created_at: i64) -> Session {
     Session {
         session_id: session_id.into(),
@@ -44,6 +44,7 @@ pub fn session(session_id: &str, created_at: i64) -> Session {
     }
 }
 
+/// A queued instruction, with idempotency key `key` when given.
 pub fn command(session_id: &str, command_id: &str, key: Option<&str>) -> Command {
     Command {
         command_id: command_id.into(),
@@ -73,6 +74,7 @@ pub fn command(session_id: &str, command_id: &str, key: Option<&str>) -> Command
     }
 }
 
+/// An `info` log line to append.
 pub fn log_event(session_id: &str, message: &str) -> NewEvent {
     NewEvent {
         session_id: session_id.into(),
