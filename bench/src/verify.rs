@@ -6,9 +6,12 @@
 //! through `DEVFLOW_CHROME`), one with it off (HTTP-only verification: the anchor). The same
 //! manual patch — a stylesheet's first `color: #…;` turned red and back, so every command
 //! changes pixels — goes to each in turn, the order swapped every sample, timed from `POST
-//! /sessions/{id}/patches` to the command's READY at a WebSocket subscriber. Twice: back to
-//! back (the daemon reuses the last command's look as the next one's "before"), and with a
-//! hand edit of an unrelated file before each command (the page is looked at again).
+//! /sessions/{id}/patches` to the command's PREVIEW_UPDATED (the preview shows the patch; the
+//! browser's look after it comes next) and to its READY, at a WebSocket subscriber. Twice:
+//! back to back (the daemon reuses the last command's look as the next one's "before"), and
+//! with a hand edit of an unrelated file before each command, the command sent `--think`
+//! later (the daemon looks at the edited page in the background meanwhile; `--think 0`
+//! makes the command wait for that look).
 //!
 //! Target resolution: on the HTTP-only daemon with the session paused (commands queue, none
 //! runs), `POST /sessions/{id}/commands` with `target: {selector}` against the same POST
@@ -42,6 +45,24 @@ pub struct VerifyArgs {
     /// The shared fixtures.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures"))]
     pub fixtures: PathBuf,
+    /// After a hand edit, how long before the next command (a person reads the page first);
+    /// 0 sends it at once, so the command waits for the look the edit started.
+    #[arg(long, default_value = "2s", value_parser = humantime_duration)]
+    pub think: Duration,
+}
+
+fn humantime_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((text, "ms"), |at| text.split_at(at));
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("not a duration: {text}"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(number)),
+        "s" => Ok(Duration::from_secs(number)),
+        _ => Err(format!("not a duration (use ms or s): {text}")),
+    }
 }
 
 /// One daemon with a running session on its own copy of the site.
@@ -63,7 +84,7 @@ pub async fn rows(binary: &Path, table: &mut Table, args: &VerifyArgs) -> anyhow
 
     // The first command says whether the browser daemon really verified in a browser.
     let first = browser.apply(&red).await?;
-    let command = browser.command(&first.1).await?;
+    let command = browser.command(&first.command_id).await?;
     let mode = command
         .pointer("/verification/mode")
         .and_then(Value::as_str);
@@ -95,17 +116,41 @@ pub async fn rows(binary: &Path, table: &mut Table, args: &VerifyArgs) -> anyhow
             if touch {
                 browser.touch(i).await?;
                 http_only.touch(i).await?;
+                // The daemon takes the new look in the background, 300 ms after the edit;
+                // a person's next instruction comes later than that.
+                tokio::time::sleep(args.think).await;
             }
             let diff = if state_red { &back } else { &red };
             if i % 2 == 0 {
-                with_browser.push(browser.apply(diff).await?.0);
-                without.push(http_only.apply(diff).await?.0);
+                with_browser.push(browser.apply(diff).await?);
+                without.push(http_only.apply(diff).await?);
             } else {
-                without.push(http_only.apply(diff).await?.0);
-                with_browser.push(browser.apply(diff).await?.0);
+                without.push(http_only.apply(diff).await?);
+                with_browser.push(browser.apply(diff).await?);
             }
             state_red = !state_red;
         }
+        let benchmark = format!(
+            "patch → PREVIEW_UPDATED, browser verification, {case} ({})",
+            args.site
+        );
+        let on: Vec<Duration> = with_browser.iter().map(|a| a.updated).collect();
+        let off: Vec<Duration> = without.iter().map(|a| a.updated).collect();
+        if let (Some(on), Some(off)) = (summarize(&on), summarize(&off)) {
+            table.add(
+                &benchmark,
+                "browserVerify on: POST /patches → its PREVIEW_UPDATED",
+                on,
+            );
+            table.add(
+                &benchmark,
+                "anchor: browserVerify off, the same patch → PREVIEW_UPDATED",
+                off,
+            );
+            table.ratio(&benchmark, "browser / HTTP-only", on, off);
+        }
+        let with_browser: Vec<Duration> = with_browser.iter().map(|a| a.ready).collect();
+        let without: Vec<Duration> = without.iter().map(|a| a.ready).collect();
         let overhead: Vec<Duration> = with_browser
             .iter()
             .zip(&without)
@@ -163,6 +208,13 @@ pub async fn rows(binary: &Path, table: &mut Table, args: &VerifyArgs) -> anyhow
     browser.daemon.stop();
     http_only.daemon.stop();
     Ok(())
+}
+
+/// One command's times from its POST.
+struct Applied {
+    updated: Duration,
+    ready: Duration,
+    command_id: String,
 }
 
 impl Side {
@@ -228,8 +280,8 @@ impl Side {
         )
     }
 
-    /// `POST /patches` → READY; the time and the command id. A FAILED command ends the run.
-    async fn apply(&mut self, diff: &str) -> anyhow::Result<(Duration, String)> {
+    /// `POST /patches` → its PREVIEW_UPDATED and → READY. A FAILED command ends the run.
+    async fn apply(&mut self, diff: &str) -> anyhow::Result<Applied> {
         let start = Instant::now();
         let response = self
             .http
@@ -245,6 +297,14 @@ impl Side {
             .and_then(Value::as_str)
             .with_context(|| format!("no commandId in {body}"))?
             .to_string();
+        let updated = wait_for(&mut self.arrivals, &mut self.last_seq, |e| {
+            e.get("commandId").and_then(Value::as_str) == Some(command_id.as_str())
+                && e.get("type").and_then(Value::as_str) == Some("PREVIEW_UPDATED")
+                && e.pointer("/data/patchId").is_some()
+        })
+        .await
+        .context("waiting for the command's PREVIEW_UPDATED")?
+        .at;
         let finished = wait_for_status(
             &mut self.arrivals,
             &command_id,
@@ -263,10 +323,11 @@ impl Side {
                     .unwrap_or("?")
             );
         }
-        Ok((
-            finished.checked_duration_since(start).unwrap_or_default(),
+        Ok(Applied {
+            updated: updated.checked_duration_since(start).unwrap_or_default(),
+            ready: finished.checked_duration_since(start).unwrap_or_default(),
             command_id,
-        ))
+        })
     }
 
     async fn command(&self, command_id: &str) -> anyhow::Result<Value> {
