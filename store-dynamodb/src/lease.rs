@@ -82,7 +82,8 @@ impl DynamoStore {
             Err(error) if code(&error) == Some("ConditionalCheckFailedException") => {}
             Err(error) => return Err(sdk_error(self, "UpdateItem", table, error)),
         }
-        // Two rounds at most: the read gives the generation to write; a lost race re-reads.
+        // The read gives the generation to write; a lost race re-reads (each lost round means
+        // another claimant won one, so a few rounds settle it: the result is Held or ours).
         for _ in 0..8 {
             let current = self.get_lease_item(session_id).await?;
             let generation = match &current {

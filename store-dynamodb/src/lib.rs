@@ -1,5 +1,5 @@
 //! devflow's [`Store`](devflow_store::Store) on DynamoDB, for a fleet of daemons that share
-//! sessions: [`DynamoStore`] over six tables ([`Tables`], names with a configurable prefix,
+//! sessions: [`DynamoStore`] over eight tables ([`Tables`], names with a configurable prefix,
 //! created by [`DynamoStore::init_tables`] = `devflow aws init`). Every write that must not
 //! race another daemon is a conditional write: an event's `seq` is claimed with
 //! `attribute_not_exists(seq)` (see `store.rs`), an idempotency key with a transaction that
