@@ -169,6 +169,9 @@ async fn dispatch(
         method::PATCH_APPLY => reply(service.apply_patch(decode(params)?).await),
         method::REFERENCE_SET => reply(service.set_reference(decode(params)?).await),
         method::REFERENCE_GET => reply(service.get_reference(decode(params)?).await),
+        // Not an owner method: pictures are shared artifacts, and a screen's bytes would not
+        // fit the answer a forwarded call can carry; served here like the HTTP routes.
+        method::RESOURCE_READ => reply(service.read_resource(decode(params)?).await),
         other => Err(ServiceError {
             field: Some("method".into()),
             value: Some(other.into()),

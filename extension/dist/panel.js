@@ -117,6 +117,76 @@
     }
   };
 
+  // src/panel/resource.ts
+  function imageSrc(source) {
+    return source.kind === "url" ? source.url : `data:${source.mediaType};base64,${source.base64}`;
+  }
+  function sourceText(source) {
+    const binary = atob(source.base64);
+    const bytes = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+    return new TextDecoder().decode(bytes);
+  }
+  function failure(error) {
+    return error instanceof Error && error.message ? error.message : "the daemon did not answer";
+  }
+  async function attachImage(img, url, load) {
+    const alt = img.alt;
+    img.dataset["state"] = "loading";
+    img.setAttribute("aria-busy", "true");
+    try {
+      img.src = imageSrc(await load(url));
+      img.dataset["state"] = "loaded";
+    } catch (error) {
+      img.dataset["state"] = "error";
+      img.alt = `${alt}: could not be loaded (${failure(error)})`;
+      img.title = img.alt;
+    } finally {
+      img.removeAttribute("aria-busy");
+    }
+  }
+  async function attachPage(frame, url, load) {
+    frame.dataset["state"] = "loading";
+    frame.setAttribute("aria-busy", "true");
+    try {
+      const source = await load(url);
+      if (source.kind === "url") {
+        frame.setAttribute("sandbox", "");
+        frame.src = source.url;
+      } else {
+        frame.setAttribute("sandbox", "allow-same-origin");
+        frame.addEventListener("load", () => restyle(frame), { once: true });
+        frame.srcdoc = sourceText(source);
+      }
+      frame.dataset["state"] = "loaded";
+    } catch (error) {
+      frame.dataset["state"] = "error";
+      frame.setAttribute("sandbox", "");
+      frame.title = `${frame.title}: could not be loaded (${failure(error)})`;
+      frame.srcdoc = escapeText(frame.title);
+    } finally {
+      frame.removeAttribute("aria-busy");
+    }
+  }
+  function escapeText(text) {
+    return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  }
+  function restyle(frame) {
+    const doc = frame.contentDocument;
+    const view = doc?.defaultView;
+    if (!doc || !view) return;
+    const sheets = [];
+    for (const style of doc.querySelectorAll("style")) {
+      const sheet = new view.CSSStyleSheet();
+      sheet.replaceSync(style.textContent ?? "");
+      sheets.push(sheet);
+    }
+    doc.adoptedStyleSheets = sheets;
+    for (const element of doc.querySelectorAll("[style]")) {
+      element.style.cssText = element.getAttribute("style") ?? "";
+    }
+  }
+
   // src/panel/reference-view.ts
   function segments(token) {
     return token.path.toLowerCase().split(/[.\-_/]/);
@@ -209,20 +279,23 @@ ${token.description}` : full });
   function plainItem(token) {
     return h("li", { class: "plain" }, h("span", { class: "token-text" }, tokenName(token), tokenValue(token)));
   }
-  function screenView(screen, resourceUrl) {
-    const src = resourceUrl(screen.url);
+  function screenView(screen, load) {
     if (screen.mediaType.startsWith("image/")) {
-      return h("img", { class: "screen", attrs: { src, alt: `Reference screen “${screen.name}”`, loading: "lazy" } });
+      const img = h("img", { class: "screen", attrs: { alt: `Reference screen “${screen.name}”` } });
+      void attachImage(img, screen.url, load);
+      return img;
     }
-    return h("iframe", {
+    const frame = h("iframe", {
       class: "screen",
       title: `Reference screen “${screen.name}”`,
-      attrs: { src, sandbox: "", loading: "lazy" }
+      attrs: { sandbox: "" }
     });
+    void attachPage(frame, screen.url, load);
+    return frame;
   }
-  function screensView(screens, resourceUrl) {
+  function screensView(screens, load) {
     if (screens.length === 0) return null;
-    const holder = h("div", { class: "screen-holder" }, screenView(screens[0], resourceUrl));
+    const holder = h("div", { class: "screen-holder" }, screenView(screens[0], load));
     const children = [h("h3", { id: "ref-screens", text: "Screens" })];
     if (screens.length > 1) {
       const picker = h(
@@ -232,7 +305,7 @@ ${token.description}` : full });
       );
       picker.addEventListener("change", () => {
         const screen = screens[Number(picker.value)];
-        if (screen) holder.replaceChildren(screenView(screen, resourceUrl));
+        if (screen) holder.replaceChildren(screenView(screen, load));
       });
       children.push(picker);
     }
@@ -284,7 +357,7 @@ ${token.description}` : full });
         const groups = groupTokens(reference.tokens);
         const parts = [
           driftView(reference.driftScore),
-          screensView(reference.screens, actions.resourceUrl),
+          screensView(reference.screens, actions.loadResource),
           section("Colours", groups.colors.map(colorItem), "swatches"),
           section("Type scale", groups.typeScale.map(typeItem), "scale"),
           section("Spacing", groups.spacing.map(barItem), "scale"),
@@ -387,15 +460,17 @@ ${token.description}` : full });
     const name = shot.viewport === "desktop" ? "Desktop" : "Mobile";
     return `${name} ${shot.width}×${shot.height}`;
   }
-  function slider(shot, resourceUrl) {
+  function slider(shot, load) {
     const before = h("img", {
       class: "shot-before",
-      attrs: { src: resourceUrl(shot.before), alt: `${label(shot)} before the patch`, width: String(shot.width), height: String(shot.height) }
+      attrs: { alt: `${label(shot)} before the patch`, width: String(shot.width), height: String(shot.height) }
     });
     const after = h("img", {
       class: "shot-after",
-      attrs: { src: resourceUrl(shot.after), alt: `${label(shot)} after the patch`, width: String(shot.width), height: String(shot.height) }
+      attrs: { alt: `${label(shot)} after the patch`, width: String(shot.width), height: String(shot.height) }
     });
+    void attachImage(before, shot.before, load);
+    void attachImage(after, shot.after, load);
     const frame = h("div", { class: "shot-frame" }, before, after);
     frame.style.aspectRatio = `${shot.width} / ${shot.height}`;
     const range = h("input", {
@@ -409,7 +484,11 @@ ${token.description}` : full });
     place();
     const diff = h("img", {
       class: "shot-diff",
-      attrs: { src: resourceUrl(shot.diff), alt: `${label(shot)}: changed pixels in magenta`, loading: "lazy" }
+      attrs: { alt: `${label(shot)}: changed pixels in magenta` }
+    });
+    const diffBox = h("details", { class: "shot-diff-box" }, h("summary", {}, "Difference"), diff);
+    diffBox.addEventListener("toggle", () => {
+      if (diffBox.open && diff.dataset["state"] === void 0) void attachImage(diff, shot.diff, load);
     });
     return h(
       "figure",
@@ -422,10 +501,10 @@ ${token.description}` : full });
       ),
       frame,
       range,
-      h("details", { class: "shot-diff-box" }, h("summary", {}, "Difference"), diff)
+      diffBox
     );
   }
-  function renderPictures(command, resourceUrl) {
+  function renderPictures(command, load) {
     const verification = command.verification ?? null;
     const shots = command.screenshots ?? [];
     const fidelity = describeFidelity(command);
@@ -438,7 +517,7 @@ ${token.description}` : full });
     }
     if (fidelity) section2.appendChild(h("p", { class: "fidelity muted" }, fidelity));
     if (shots.length > 0) {
-      section2.appendChild(h("div", { class: "shots" }, ...shots.map((shot) => slider(shot, resourceUrl))));
+      section2.appendChild(h("div", { class: "shots" }, ...shots.map((shot) => slider(shot, load))));
     }
     return section2;
   }
@@ -726,7 +805,7 @@ ${token.description}` : full });
       if (command === this.picturesOf) return;
       this.picturesOf = command;
       clear(this.picturesBox);
-      const pictures = command ? renderPictures(command, this.actions.resourceUrl) : null;
+      const pictures = command ? renderPictures(command, this.actions.loadResource) : null;
       if (pictures) this.picturesBox.appendChild(pictures);
     }
     renderFailure() {
@@ -1765,7 +1844,7 @@ ${token.description}` : full });
       this.side.dataset["reference"] = this.referenceState.kind;
       this.referenceBody.replaceChildren(
         renderReference(this.referenceState, {
-          resourceUrl: (url) => this.link.resourceUrl(url),
+          loadResource: (url) => this.link.resourceSource(url),
           chooseReferenceFile: canUpload ? () => this.referenceInput.click() : null
         })
       );
@@ -1818,7 +1897,7 @@ ${token.description}` : full });
             rollback: (patchId) => void this.rollback(patchId),
             openLogs: (url) => this.link.openLogs(url, this.sessionId ?? ""),
             logsHref: (url) => this.link.resourceUrl(url),
-            resourceUrl: (url) => this.link.resourceUrl(url),
+            loadResource: (url) => this.link.resourceSource(url),
             laterApplied: (patchId) => {
               const applied = this.timeline.appliedPatches();
               const index = applied.indexOf(patchId);
@@ -1967,6 +2046,9 @@ ${token.description}` : full });
       const parsed = new URL(own);
       parsed.searchParams.set("token", this.options.token);
       return parsed.toString();
+    }
+    resourceSource(url) {
+      return Promise.resolve({ kind: "url", url: this.resourceUrl(url) });
     }
     /**
      * `url` moved onto the origin this page came from when it points at this daemon (the

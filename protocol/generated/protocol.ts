@@ -548,6 +548,18 @@ expiresAt: number, };
 
 export type DeleteResult = { sessionId: string, message: string, };
 
+export type ReadResourceParams = { url: string, };
+
+export type ResourceContent = { 
+/**
+ * `image/png`, `text/html`, … as the HTTP route's `Content-Type`.
+ */
+mediaType: string, 
+/**
+ * The bytes, standard base64 with padding; at most [`MAX_RESOURCE_BYTES`] before encoding.
+ */
+base64: string, };
+
 export const METHODS = [
   "session/create",
   "session/upload",
@@ -574,5 +586,6 @@ export const METHODS = [
   "patch/apply",
   "reference/set",
   "reference/get",
+  "resource/read",
 ] as const;
 export type Method = (typeof METHODS)[number];

@@ -74,7 +74,9 @@ macro_rules! for_each_wire_type {
             PublishParams,
             PublishResult,
             EditorUrl,
-            DeleteResult
+            DeleteResult,
+            ReadResourceParams,
+            ResourceContent
         )
     };
 }

@@ -34,6 +34,7 @@ pub mod method {
     pub const PATCH_APPLY: &str = "patch/apply";
     pub const REFERENCE_SET: &str = "reference/set";
     pub const REFERENCE_GET: &str = "reference/get";
+    pub const RESOURCE_READ: &str = "resource/read";
     /// The notification carrying an [`crate::Event`] (over LSP: `devflow/event`).
     pub const EVENT: &str = "event";
 
@@ -64,6 +65,7 @@ pub mod method {
         PATCH_APPLY,
         REFERENCE_SET,
         REFERENCE_GET,
+        RESOURCE_READ,
     ];
 }
 
@@ -289,6 +291,29 @@ pub struct SetReferenceParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub path: Option<String>,
+}
+
+/// The largest resource `resource/read` returns, in bytes (before base64).
+pub const MAX_RESOURCE_BYTES: usize = 16 * 1024 * 1024;
+
+/// `resource/read`: a picture or reference screen by the URL the daemon gave out for it
+/// (`screenshots[].before/after/diff`, `screens[].url`), for hosts that cannot load the
+/// daemon's HTTP URLs, such as an editor's webview over `devflow lsp`. A query string (the
+/// browser's `?token=`) is ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReadResourceParams {
+    pub url: String,
+}
+
+/// A resource's bytes, as the HTTP route serves them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceContent {
+    /// `image/png`, `text/html`, … as the HTTP route's `Content-Type`.
+    pub media_type: String,
+    /// The bytes, standard base64 with padding; at most [`MAX_RESOURCE_BYTES`] before encoding.
+    pub base64: String,
 }
 
 /// `POST /sessions/{id}/publish`, `session/publish`.

@@ -1,17 +1,19 @@
 // The VS Code extension in code-server (the browser IDE of seed 001): the .vsix built from
 // extension/ is installed, the command "devflow: New Session from Folder" starts
 // `devflow lsp` and opens the panel as a webview, and the panel works there — preview,
-// status, an instruction's outcome, the status bar. Needs code-server installed
+// status, an instruction's outcome, the status bar, and the pictures and reference screens,
+// which have no HTTP route there and come over `resource/read`. Needs code-server installed
 // (install-code-server.sh; DEVFLOW_CODE_SERVER_DIR); skipped otherwise.
 
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { crc32 } from "node:zlib";
 
-import { artifactsDir, copySite, devflowBinary, launchBrowser, repo, tempDir, track } from "./harness.mjs";
+import { artifactsDir, copySite, devflowBinary, fixtures, launchBrowser, repo, tempDir, track } from "./harness.mjs";
 
 const dir = process.env.DEVFLOW_CODE_SERVER_DIR;
 const entry = dir ? join(dir, "node_modules/code-server/out/node/entry.js") : null;
@@ -22,6 +24,52 @@ let browser = null;
 let url = null;
 let workspace = null;
 const work = tempDir("devflow-code-server-");
+
+/** A zip of stored (uncompressed) entries: [name, bytes][]. */
+function storedZip(entries) {
+  const locals = [];
+  const central = [];
+  let offset = 0;
+  for (const [name, data] of entries) {
+    const fileName = Buffer.from(name);
+    const header = Buffer.alloc(30);
+    header.writeUInt32LE(0x04034b50, 0);
+    header.writeUInt16LE(20, 4);
+    header.writeUInt32LE(crc32(data), 14);
+    header.writeUInt32LE(data.length, 18);
+    header.writeUInt32LE(data.length, 22);
+    header.writeUInt16LE(fileName.length, 26);
+    const entry = Buffer.alloc(46);
+    entry.writeUInt32LE(0x02014b50, 0);
+    entry.writeUInt16LE(20, 4);
+    entry.writeUInt16LE(20, 6);
+    header.copy(entry, 8, 6, 26); // flags … sizes, as in the local header
+    entry.writeUInt16LE(fileName.length, 28);
+    entry.writeUInt32LE(offset, 42);
+    locals.push(header, fileName, data);
+    central.push(entry, fileName);
+    offset += header.length + fileName.length + data.length;
+  }
+  const directory = Buffer.concat(central);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(entries.length, 8);
+  end.writeUInt16LE(entries.length, 10);
+  end.writeUInt32LE(directory.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, directory, end]);
+}
+
+/** Polls `check` (in the webview, out of reach of page.waitForFunction) until it is truthy. */
+async function until(what, check, timeout = 30_000) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const value = await check().catch(() => null);
+    if (value) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -176,5 +224,35 @@ test("the .vsix runs in code-server: the command opens the panel, which drives d
     await card.locator("a.logs-link").click();
     await page.locator(".editor-instance .view-lines", { hasText: "command FAILED" }).first().waitFor({ timeout: 15_000 });
   }
+
+  // No HTTP route reaches `devflow lsp`: the pictures come over resource/read as data: URLs.
+  if (status === "READY") {
+    const images = card.locator(".shot-frame img");
+    await until("the before/after pictures", () =>
+      images.evaluateAll((all) => all.length >= 2 && all.every((img) => img.complete && img.naturalWidth > 0 && img.src.startsWith("data:image/png;base64,"))),
+    );
+  }
+
+  // A reference zip with a PNG screen and an HTML one with its own <style> and style attribute.
+  const reference = storedZip([
+    ["tokens.json", readFileSync(join(fixtures, "tokens/dtcg-small/tokens.json"))],
+    ["screens/home.png", readFileSync(join(fixtures, "sites/html5-boilerplate/icon.png"))],
+    ["screens/about.html", Buffer.from('<!doctype html><html><head><style>h1 { color: rgb(79, 70, 229); }</style></head><body><h1 style="margin-top: 17px">理想のページ</h1></body></html>')],
+  ]);
+  await panel.locator("#reference-input").setInputFiles({ name: "reference.zip", mimeType: "application/zip", buffer: reference });
+  // Screens are listed by name: the HTML one first.
+  const screenHeading = panel.frameLocator("iframe.screen").locator("h1");
+  const look = await until("the HTML screen with its styles", () =>
+    screenHeading.evaluate((h1) => {
+      const style = getComputedStyle(h1);
+      return style.color === "rgb(79, 70, 229)" && style.marginTop === "17px" ? { text: h1.textContent } : null;
+    }),
+  );
+  assert.equal(look.text, "理想のページ");
+  await panel.locator(".screens select").selectOption({ label: "home" });
+  const width = await until("the reference screen image", () =>
+    panel.locator("img.screen").evaluate((img) => img.complete && img.src.startsWith("data:image/png;base64,") && img.naturalWidth),
+  );
+  assert.equal(width, 192);
   await page.screenshot({ path: join(artifactsDir(), "code-server.png") });
 });

@@ -15,6 +15,7 @@ mod git;
 mod patches;
 mod pipeline;
 mod reference;
+mod resources;
 mod screens;
 mod sessions;
 

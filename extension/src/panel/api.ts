@@ -21,7 +21,9 @@ import type {
   PatchParams,
   PublishParams,
   PublishResult,
+  ReadResourceParams,
   Reference,
+  ResourceContent,
   RollbackParams,
   RollbackResult,
   Session,
@@ -67,6 +69,7 @@ export interface Api {
   "patch/apply": [ApplyPatchParams, SubmitCommandResult];
   "reference/set": [SetReferenceParams, Reference];
   "reference/get": [SessionParams, Reference];
+  "resource/read": [ReadResourceParams, ResourceContent];
 }
 
 // Fails to compile when the daemon gains or renames a method this map does not know.
@@ -103,6 +106,12 @@ export function isApiError(value: unknown): value is ApiError {
   );
 }
 
+/**
+ * Where a daemon resource (a screenshot, a reference screen) comes from: a URL the panel
+ * may load directly, or its bytes, read over the link.
+ */
+export type ResourceSource = { kind: "url"; url: string } | ({ kind: "bytes" } & ResourceContent);
+
 /** `unauthorized`: the daemon refused the token; retrying will not help. */
 export type ConnectionState = "connecting" | "open" | "reconnecting" | "unauthorized" | "closed";
 
@@ -121,8 +130,13 @@ export interface DaemonLink {
   uploadZip(session: CreateSessionResult, zip: Blob): Promise<UploadResult>;
   /** Sets the session's reference from a tokens JSON or a reference zip. */
   uploadReference(sessionId: string, file: Blob): Promise<Reference>;
-  /** A URL the panel may put in `href`/`src` for a daemon resource (logs, screens). */
+  /** A URL the panel may put in an `href` for a daemon resource (the logs). */
   resourceUrl(url: string): string;
+  /**
+   * A picture or reference screen the daemon gave out `url` for, in a form the panel can
+   * show (see resource.ts): the URL with the token over HTTP, the bytes in a webview.
+   */
+  resourceSource(url: string): Promise<ResourceSource>;
   /** Opens the session's log for the user (a new tab, or the editor's output). */
   openLogs(logsUrl: string, sessionId: string): void;
   dispose(): void;

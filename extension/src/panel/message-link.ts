@@ -1,7 +1,8 @@
 // The webview host's link to the daemon: every call goes to the extension host by
 // postMessage, which sends it to `devflow lsp` as `devflow/<method>`; events and connection
 // changes come back the same way. Uploads travel as bytes and the host writes them to a
-// temp file for `session/upload` / `reference/set`.
+// temp file for `session/upload` / `reference/set`. Pictures and reference screens come as
+// bytes too (`resource/read`): the webview cannot reach `devflow lsp` over HTTP.
 
 import type { ToHost, ToWebview } from "../bridge-protocol.ts";
 import {
@@ -14,6 +15,7 @@ import {
   type Event,
   type Params,
   type Reference,
+  type ResourceSource,
   type Result,
   type UploadResult,
 } from "./api.ts";
@@ -92,6 +94,11 @@ export class MessageLink implements DaemonLink {
 
   resourceUrl(url: string): string {
     return url;
+  }
+
+  async resourceSource(url: string): Promise<ResourceSource> {
+    const content = await this.call("resource/read", { url });
+    return { kind: "bytes", mediaType: content.mediaType, base64: content.base64 };
   }
 
   openLogs(_logsUrl: string, sessionId: string): void {

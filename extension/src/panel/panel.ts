@@ -1058,7 +1058,7 @@ export class Panel {
     this.side.dataset["reference"] = this.referenceState.kind;
     this.referenceBody.replaceChildren(
       renderReference(this.referenceState, {
-        resourceUrl: (url) => this.link.resourceUrl(url),
+        loadResource: (url) => this.link.resourceSource(url),
         chooseReferenceFile: canUpload ? () => this.referenceInput.click() : null,
       }),
     );
@@ -1117,7 +1117,7 @@ export class Panel {
           rollback: (patchId) => void this.rollback(patchId),
           openLogs: (url) => this.link.openLogs(url, this.sessionId ?? ""),
           logsHref: (url) => this.link.resourceUrl(url),
-          resourceUrl: (url) => this.link.resourceUrl(url),
+          loadResource: (url) => this.link.resourceSource(url),
           laterApplied: (patchId) => {
             const applied = this.timeline.appliedPatches();
             const index = applied.indexOf(patchId);

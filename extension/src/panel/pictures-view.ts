@@ -1,10 +1,12 @@
 // A command's pictures on its timeline card: how the patch was verified (in a browser or over
 // HTTP only), one before/after slider per viewport with the changed share and the
-// difference image, and the fidelity to the reference screen. Images are daemon URLs made
-// loadable by `resourceUrl` (the token goes in the query: an <img> cannot send a header).
+// difference image, and the fidelity to the reference screen. Images are loaded through the
+// link by resource.ts (the daemon's URL over HTTP, the bytes in a webview); the difference
+// image only once its box is opened.
 
 import type { Command, FidelityScore, Screenshot, Verification } from "./api.ts";
 import { h } from "./dom.ts";
+import { attachImage, type LoadResource } from "./resource.ts";
 
 /** `0.0312` → `3.1%`; anything above 0 never rounds down to `0%`. */
 export function formatShare(share: number): string {
@@ -43,15 +45,17 @@ function label(shot: Screenshot): string {
 }
 
 /** A before/after slider: the after picture over the before one, clipped at the slider. */
-function slider(shot: Screenshot, resourceUrl: (url: string) => string): HTMLElement {
+function slider(shot: Screenshot, load: LoadResource): HTMLElement {
   const before = h("img", {
     class: "shot-before",
-    attrs: { src: resourceUrl(shot.before), alt: `${label(shot)} before the patch`, width: String(shot.width), height: String(shot.height) },
+    attrs: { alt: `${label(shot)} before the patch`, width: String(shot.width), height: String(shot.height) },
   });
   const after = h("img", {
     class: "shot-after",
-    attrs: { src: resourceUrl(shot.after), alt: `${label(shot)} after the patch`, width: String(shot.width), height: String(shot.height) },
+    attrs: { alt: `${label(shot)} after the patch`, width: String(shot.width), height: String(shot.height) },
   });
+  void attachImage(before, shot.before, load);
+  void attachImage(after, shot.after, load);
   const frame = h("div", { class: "shot-frame" }, before, after);
   // CSSOM, not a style attribute: allowed under the panel's `style-src 'self'`.
   frame.style.aspectRatio = `${shot.width} / ${shot.height}`;
@@ -67,7 +71,11 @@ function slider(shot: Screenshot, resourceUrl: (url: string) => string): HTMLEle
   place();
   const diff = h("img", {
     class: "shot-diff",
-    attrs: { src: resourceUrl(shot.diff), alt: `${label(shot)}: changed pixels in magenta`, loading: "lazy" },
+    attrs: { alt: `${label(shot)}: changed pixels in magenta` },
+  });
+  const diffBox = h("details", { class: "shot-diff-box" }, h("summary", {}, "Difference"), diff);
+  diffBox.addEventListener("toggle", () => {
+    if (diffBox.open && diff.dataset["state"] === undefined) void attachImage(diff, shot.diff, load);
   });
   return h(
     "figure",
@@ -80,12 +88,12 @@ function slider(shot: Screenshot, resourceUrl: (url: string) => string): HTMLEle
     ),
     frame,
     range,
-    h("details", { class: "shot-diff-box" }, h("summary", {}, "Difference"), diff),
+    diffBox,
   );
 }
 
 /** The card's pictures section, or null when the command has nothing to show. */
-export function renderPictures(command: Command, resourceUrl: (url: string) => string): HTMLElement | null {
+export function renderPictures(command: Command, load: LoadResource): HTMLElement | null {
   const verification = command.verification ?? null;
   const shots = command.screenshots ?? [];
   const fidelity = describeFidelity(command);
@@ -98,7 +106,7 @@ export function renderPictures(command: Command, resourceUrl: (url: string) => s
   }
   if (fidelity) section.appendChild(h("p", { class: "fidelity muted" }, fidelity));
   if (shots.length > 0) {
-    section.appendChild(h("div", { class: "shots" }, ...shots.map((shot) => slider(shot, resourceUrl))));
+    section.appendChild(h("div", { class: "shots" }, ...shots.map((shot) => slider(shot, load))));
   }
   return section;
 }

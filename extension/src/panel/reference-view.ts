@@ -4,6 +4,7 @@
 
 import type { Reference, ReferenceScreen, ResolvedToken } from "./api.ts";
 import { h } from "./dom.ts";
+import { attachImage, attachPage, type LoadResource } from "./resource.ts";
 
 export type ReferenceState =
   | { kind: "no-session" }
@@ -135,22 +136,25 @@ function plainItem(token: ResolvedToken): HTMLElement {
   return h("li", { class: "plain" }, h("span", { class: "token-text" }, tokenName(token), tokenValue(token)));
 }
 
-function screenView(screen: ReferenceScreen, resourceUrl: (url: string) => string): HTMLElement {
-  const src = resourceUrl(screen.url);
+function screenView(screen: ReferenceScreen, load: LoadResource): HTMLElement {
   if (screen.mediaType.startsWith("image/")) {
-    return h("img", { class: "screen", attrs: { src, alt: `Reference screen “${screen.name}”`, loading: "lazy" } });
+    const img = h("img", { class: "screen", attrs: { alt: `Reference screen “${screen.name}”` } });
+    void attachImage(img, screen.url, load);
+    return img;
   }
-  // An HTML screen is shown without scripts and in an opaque origin: it is only a picture.
-  return h("iframe", {
+  // An HTML screen is shown without scripts: it is only a picture (see attachPage).
+  const frame = h("iframe", {
     class: "screen",
     title: `Reference screen “${screen.name}”`,
-    attrs: { src, sandbox: "", loading: "lazy" },
+    attrs: { sandbox: "" },
   });
+  void attachPage(frame, screen.url, load);
+  return frame;
 }
 
-function screensView(screens: ReferenceScreen[], resourceUrl: (url: string) => string): HTMLElement | null {
+function screensView(screens: ReferenceScreen[], load: LoadResource): HTMLElement | null {
   if (screens.length === 0) return null;
-  const holder = h("div", { class: "screen-holder" }, screenView(screens[0]!, resourceUrl));
+  const holder = h("div", { class: "screen-holder" }, screenView(screens[0]!, load));
   const children: HTMLElement[] = [h("h3", { id: "ref-screens", text: "Screens" })];
   if (screens.length > 1) {
     const picker = h(
@@ -160,7 +164,7 @@ function screensView(screens: ReferenceScreen[], resourceUrl: (url: string) => s
     );
     picker.addEventListener("change", () => {
       const screen = screens[Number(picker.value)];
-      if (screen) holder.replaceChildren(screenView(screen, resourceUrl));
+      if (screen) holder.replaceChildren(screenView(screen, load));
     });
     children.push(picker);
   }
@@ -195,7 +199,8 @@ function driftView(score: number | null): HTMLElement {
 }
 
 export interface ReferenceActions {
-  resourceUrl(url: string): string;
+  /** Loads a reference screen through the link. */
+  loadResource: LoadResource;
   /** Offered in the empty state when the daemon can take a reference. */
   chooseReferenceFile: (() => void) | null;
 }
@@ -224,7 +229,7 @@ export function renderReference(state: ReferenceState, actions: ReferenceActions
       const groups = groupTokens(reference.tokens);
       const parts = [
         driftView(reference.driftScore),
-        screensView(reference.screens, actions.resourceUrl),
+        screensView(reference.screens, actions.loadResource),
         section("Colours", groups.colors.map(colorItem), "swatches"),
         section("Type scale", groups.typeScale.map(typeItem), "scale"),
         section("Spacing", groups.spacing.map(barItem), "scale"),

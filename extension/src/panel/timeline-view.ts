@@ -8,6 +8,7 @@ import type { Event, Patch } from "./api.ts";
 import { parseUnifiedDiff } from "./diff.ts";
 import { clear, h } from "./dom.ts";
 import { renderPictures } from "./pictures-view.ts";
+import type { LoadResource } from "./resource.ts";
 import { describeEvent, formatElapsed, TERMINAL, type CommandEntry } from "./timeline.ts";
 
 export interface CardActions {
@@ -16,8 +17,8 @@ export interface CardActions {
   logsHref(logsUrl: string): string;
   /** Applied patches after this one that a rollback of it also undoes. */
   laterApplied(patchId: string): number;
-  /** A URL an <img> may load a daemon resource (a screenshot) from. */
-  resourceUrl(url: string): string;
+  /** Loads a daemon resource (a screenshot) through the link. */
+  loadResource: LoadResource;
 }
 
 function clock(at: number): string {
@@ -148,7 +149,7 @@ export class CommandCard {
     if (command === this.picturesOf) return;
     this.picturesOf = command;
     clear(this.picturesBox);
-    const pictures = command ? renderPictures(command, this.actions.resourceUrl) : null;
+    const pictures = command ? renderPictures(command, this.actions.loadResource) : null;
     if (pictures) this.picturesBox.appendChild(pictures);
   }
 

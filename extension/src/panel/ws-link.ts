@@ -12,7 +12,7 @@ import {
   type Params,
   type Result,
 } from "./api.ts";
-import type { CreateSessionResult, Event, Reference, UploadResult } from "./api.ts";
+import type { CreateSessionResult, Event, Reference, ResourceSource, UploadResult } from "./api.ts";
 import { Backoff } from "./backoff.ts";
 
 interface Pending {
@@ -107,6 +107,10 @@ export class WsLink implements DaemonLink {
     const parsed = new URL(own);
     parsed.searchParams.set("token", this.options.token);
     return parsed.toString();
+  }
+
+  resourceSource(url: string): Promise<ResourceSource> {
+    return Promise.resolve({ kind: "url", url: this.resourceUrl(url) });
   }
 
   /**
