@@ -11,6 +11,8 @@
 #                                        (about 20 minutes; installs moto on first use)
 #   bench/run.sh verify                  patch → READY with browser verification vs without,
 #                                        side by side; target resolution at submit (needs Chromium)
+#   bench/run.sh match-screen            "match the reference" with a PNG screen (candidate snaps
+#                                        rendered) vs without one, side by side (needs Chromium)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh # CARGO_TARGET_DIR from the environment, else $HOME/.cache/devflow/target

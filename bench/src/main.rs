@@ -11,6 +11,7 @@ mod fd_limit;
 mod fleet;
 mod latency;
 mod load;
+mod match_screen;
 mod stats;
 mod verify;
 mod ws;
@@ -85,6 +86,10 @@ enum Which {
     /// and on one without, side by side; target resolution at submit against the same POST
     /// without a target. Not part of `all` (needs Chromium; about a minute).
     Verify(verify::VerifyArgs),
+    /// "Match the reference" with a PNG screen (candidate snaps rendered, the best applied)
+    /// beside the same command without a screen, side by side. Not part of `all` (needs
+    /// Chromium; about two minutes).
+    MatchScreen(match_screen::MatchScreenArgs),
     /// All of them with their defaults, latency over WebSocket and SSE (what `bench/run.sh`
     /// runs).
     All,
@@ -138,7 +143,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         // A subscriber per session, the proxies' two sides of each daemon connection.
         Which::Fleet(args) => args.sessions.iter().copied().max().unwrap_or(0) + 64,
         Which::All => 1000,
-        Which::Latency { .. } | Which::Builtin { .. } | Which::Verify(_) | Which::AnchorServe => 0,
+        Which::Latency { .. }
+        | Which::Builtin { .. }
+        | Which::Verify(_)
+        | Which::MatchScreen(_)
+        | Which::AnchorServe => 0,
     };
     let limit = fd_limit::ensure(3 * clients as u64 + 256)?;
     eprintln!("devflow-bench: binary {}", binary.display());
@@ -166,6 +175,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Which::Load(args) => load::rows(&binary, &mut table, &args).await?,
         Which::Fleet(args) => fleet::run(&binary, &mut table, &args).await?,
         Which::Verify(args) => verify::rows(&binary, &mut table, &args).await?,
+        Which::MatchScreen(args) => match_screen::rows(&binary, &mut table, &args).await?,
         Which::All => {
             latency_rows(&binary, &mut table, 500, 20, Via::Ws).await?;
             latency_rows(&binary, &mut table, 500, 20, Via::Sse).await?;

@@ -11,7 +11,7 @@ use crate::edits::Note;
 use crate::intent::{Lang, Partial, SubjectKind};
 use crate::plan::Pick;
 use crate::properties::Aspect;
-use crate::snap::SnapCounts;
+use crate::snap::{SnapChoice, SnapCounts, SnapTo};
 
 /// Why the built-in proposer made no proposal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +70,8 @@ pub(crate) enum Action {
         counts: SnapCounts,
         /// Written as `var(--token-path)` with the tokens defined on `:root`.
         as_variables: bool,
+        /// Which token each kind of value snapped to (a candidate's recipe).
+        choice: SnapChoice,
     },
 }
 
@@ -292,6 +294,7 @@ pub(crate) fn reason(lang: Lang, actions: &[Action], notes: &[Note]) -> String {
                     subjects,
                     counts,
                     as_variables,
+                    choice,
                 },
                 Lang::En,
             ) => {
@@ -311,6 +314,20 @@ pub(crate) fn reason(lang: Lang, actions: &[Action], notes: &[Note]) -> String {
                     counts.font_sizes,
                     counts.families
                 );
+                if counts.runner_ups > 0 {
+                    let _ = write!(
+                        s,
+                        " {} of them were about as near to a second token and took that one instead.",
+                        counts.runner_ups
+                    );
+                }
+                match (choice.colors, choice.lengths) {
+                    (SnapTo::Leave, _) => s.push_str(" Colours were left as they are."),
+                    (_, SnapTo::Leave) if !choice.families => s.push_str(
+                        " Only colours were snapped; spacings, radii, font sizes and families were left as they are.",
+                    ),
+                    _ => {}
+                }
                 if *as_variables {
                     s.push_str(" The values are written as CSS custom properties named after the tokens (`var(--color-brand-primary)`), defined on `:root`.");
                 }
@@ -328,6 +345,7 @@ pub(crate) fn reason(lang: Lang, actions: &[Action], notes: &[Note]) -> String {
                     subjects,
                     counts,
                     as_variables,
+                    choice,
                 },
                 Lang::Ja,
             ) => {
@@ -347,6 +365,20 @@ pub(crate) fn reason(lang: Lang, actions: &[Action], notes: &[Note]) -> String {
                     counts.font_sizes,
                     counts.families
                 );
+                if counts.runner_ups > 0 {
+                    let _ = write!(
+                        s,
+                        "そのうち {} 件は二番目に近いトークンもほぼ同じ近さだったため、そちらに合わせました。",
+                        counts.runner_ups
+                    );
+                }
+                match (choice.colors, choice.lengths) {
+                    (SnapTo::Leave, _) => s.push_str("色はそのままにしました。"),
+                    (_, SnapTo::Leave) if !choice.families => s.push_str(
+                        "色だけを合わせ、余白・角丸・文字サイズ・フォントはそのままにしました。",
+                    ),
+                    _ => {}
+                }
                 if *as_variables {
                     s.push_str("値はトークン名の CSS カスタムプロパティ（`var(--color-brand-primary)` など）として書き、`:root` に定義しました。");
                 }

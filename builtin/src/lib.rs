@@ -5,6 +5,7 @@
 //! cannot read is answered with [`NotUnderstood`], never with a guess.
 
 mod answer;
+mod candidates;
 mod edits;
 mod intent;
 mod markup;
@@ -22,6 +23,10 @@ use devflow_protocol::{Proposal, ResolvedToken, Target};
 use devflow_reference::SourceFile;
 
 pub use answer::{NotUnderstood, NotUnderstoodKind};
+pub use candidates::{
+    choice_note, fallback_note, instruction_lang, snap_candidates, Candidate, CandidateScore,
+    SnapVariant,
+};
 pub use intent::Lang;
 
 /// Everything the built-in proposer needs for one command.

@@ -29,12 +29,46 @@ pub(crate) struct SnapCounts {
     pub families: usize,
     /// Monospace families left alone.
     pub kept_monospace: usize,
+    /// Of the snapped values, those that took the runner-up token (about as near as the
+    /// nearest) rather than the nearest.
+    pub runner_ups: usize,
 }
 
 impl SnapCounts {
     pub fn total(&self) -> usize {
         self.colors + self.spacing + self.radii + self.font_sizes + self.families
     }
+}
+
+/// Which token a kind of value snaps to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SnapTo {
+    /// Not snapped: left as it is.
+    Leave,
+    /// The nearest token.
+    Nearest,
+    /// The runner-up token when it is about as near as the nearest
+    /// ([`crate::tokens::ABOUT_AS_NEAR`]), else the nearest.
+    RunnerUp,
+}
+
+/// How a "match the reference" snap treats each kind of value: one candidate's recipe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SnapChoice {
+    pub colors: SnapTo,
+    /// Spacings, radii and font sizes.
+    pub lengths: SnapTo,
+    /// Whether font families are snapped.
+    pub families: bool,
+}
+
+impl SnapChoice {
+    /// Every off-token value to its nearest token: the proposer's answer.
+    pub const NEAREST: SnapChoice = SnapChoice {
+        colors: SnapTo::Nearest,
+        lengths: SnapTo::Nearest,
+        families: true,
+    };
 }
 
 fn var_names(comps: &[Component]) -> Vec<String> {
@@ -120,6 +154,7 @@ pub(crate) fn snap(
     tokens: &Tokens,
     restrict: &[&Scope],
     as_variables: bool,
+    choice: SnapChoice,
     edits: &mut Edits,
 ) -> SnapCounts {
     let usage = variable_usage(site);
@@ -144,6 +179,9 @@ pub(crate) fn snap(
                                 role: LengthRole,
                                 local: &mut SnapCounts,
                                 replacements: &mut Vec<Snapped>| {
+                if choice.lengths == SnapTo::Leave {
+                    return;
+                }
                 for c in &comps {
                     if range
                         .as_ref()
@@ -169,6 +207,16 @@ pub(crate) fn snap(
                         if on {
                             continue;
                         }
+                        let token = match choice.lengths {
+                            SnapTo::RunnerUp => match tokens.runner_up_length(role, px, token) {
+                                Some(runner_up) => {
+                                    local.runner_ups += 1;
+                                    runner_up
+                                }
+                                None => token,
+                            },
+                            _ => token,
+                        };
                         let unit = if unit == "pt" { "px" } else { unit.as_str() };
                         replacements.push(Snapped {
                             range: c.span.clone(),
@@ -188,6 +236,9 @@ pub(crate) fn snap(
             let snap_colors = |property: &str,
                                local: &mut SnapCounts,
                                replacements: &mut Vec<Snapped>| {
+                if choice.colors == SnapTo::Leave {
+                    return;
+                }
                 for c in &comps {
                     if let Piece::Color(color) = &c.piece {
                         if color.a == 0.0 {
@@ -199,6 +250,16 @@ pub(crate) fn snap(
                         if distance < devflow_reference::drift::COLOR_ON_TOKEN_DELTA_E {
                             continue;
                         }
+                        let token = match choice.colors {
+                            SnapTo::RunnerUp => match tokens.runner_up_color(*color, token) {
+                                Some(runner_up) => {
+                                    local.runner_ups += 1;
+                                    runner_up
+                                }
+                                None => token,
+                            },
+                            _ => token,
+                        };
                         replacements.push(Snapped {
                             range: c.span.clone(),
                             literal: token.value.clone(),
@@ -213,6 +274,9 @@ pub(crate) fn snap(
             let snap_family = |range: std::ops::Range<usize>,
                                local: &mut SnapCounts,
                                replacements: &mut Vec<Snapped>| {
+                if !choice.families {
+                    return;
+                }
                 let text = value.get(range.clone()).unwrap_or("").trim();
                 if text.is_empty() || text.contains("var(") || tokens.families().is_empty() {
                     return;
@@ -363,6 +427,7 @@ pub(crate) fn snap(
                 counts.font_sizes += local.font_sizes;
                 counts.families += local.families;
                 counts.kept_monospace += local.kept_monospace;
+                counts.runner_ups += local.runner_ups;
             }
         }
     }

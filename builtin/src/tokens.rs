@@ -4,11 +4,24 @@
 //! report's own ([`TokenIndex`]), so a snapped value is on-token by construction.
 
 use devflow_protocol::ResolvedToken;
-use devflow_reference::color::Rgba;
+use devflow_reference::color::{ciede2000, Lab, Rgba};
 use devflow_reference::drift::{path_has, LENGTH_ON_TOKEN_PX};
 use devflow_reference::{DriftKind, TokenIndex};
 
 pub(crate) use devflow_reference::drift::{ColorToken, FamilyToken, LengthToken};
+
+/// A second token is "about as near" as the nearest when its distance is at most this many
+/// times the nearest's: 20px between `16px` (ratio 0.25) and `24px` (0.2) is, 13px between
+/// `12px` (0.08) and `16px` (0.23) is not. Which one the designer meant is then a guess
+/// that only the reference screen can settle.
+pub(crate) const ABOUT_AS_NEAR: f64 = 1.5;
+/// One percent of opacity difference costs as much as one ΔE, as in the drift report.
+const ALPHA_PENALTY: f64 = 100.0;
+
+/// The drift report's colour distance: CIEDE2000 plus the opacity difference.
+fn color_distance(x: Lab, x_alpha: f64, y: Lab, y_alpha: f64) -> f64 {
+    ciede2000(x, y) + ALPHA_PENALTY * (x_alpha - y_alpha).abs()
+}
 
 /// Path segments that say nothing about which colour a token is.
 const GENERIC_SEGMENTS: &[&str] = &["color", "colors", "colour", "colours", "palette", "$value"];
@@ -132,6 +145,57 @@ impl Tokens {
         self.index
             .nearest_length(role.kind(), px)
             .map(|n| (n.token, n.on_token))
+    }
+
+    /// The runner-up to `nearest` for `color` when it is about as near ([`ABOUT_AS_NEAR`]):
+    /// the nearest token of another colour (a visibly different one, not an alias of the same
+    /// value), by the drift report's distance; ties to semantic aliases, then path order.
+    pub fn runner_up_color(&self, color: Rgba, nearest: &ColorToken) -> Option<&ColorToken> {
+        let lab = color.to_lab();
+        let distance = |t: &ColorToken| color_distance(lab, color.a, t.lab, t.rgba.a);
+        let nearest_distance = distance(nearest);
+        self.colors()
+            .iter()
+            .filter(|t| {
+                color_distance(t.lab, t.rgba.a, nearest.lab, nearest.rgba.a)
+                    >= devflow_reference::drift::COLOR_ON_TOKEN_DELTA_E
+            })
+            .map(|t| (t, distance(t)))
+            .min_by(|(a, da), (b, db)| {
+                da.total_cmp(db)
+                    .then_with(|| b.semantic.cmp(&a.semantic))
+                    .then_with(|| a.path.cmp(&b.path))
+            })
+            .filter(|(_, d)| *d <= ABOUT_AS_NEAR * nearest_distance)
+            .map(|(t, _)| t)
+    }
+
+    /// The runner-up to `nearest` for a length of `px` when it is about as near
+    /// ([`ABOUT_AS_NEAR`], by ratio as the drift report measures): the nearest token of
+    /// another size; ties to semantic aliases, then path order.
+    pub fn runner_up_length(
+        &self,
+        role: LengthRole,
+        px: f64,
+        nearest: &LengthToken,
+    ) -> Option<&LengthToken> {
+        let px = px.abs();
+        if px == 0.0 || !px.is_finite() {
+            return None;
+        }
+        let distance = |t: &LengthToken| px.max(t.px) / px.min(t.px) - 1.0;
+        let nearest_distance = distance(nearest);
+        self.lengths(role)
+            .iter()
+            .filter(|t| (t.px - nearest.px).abs() > LENGTH_ON_TOKEN_PX)
+            .map(|t| (t, distance(t)))
+            .min_by(|(a, da), (b, db)| {
+                da.total_cmp(db)
+                    .then_with(|| b.semantic.cmp(&a.semantic))
+                    .then_with(|| a.path.cmp(&b.path))
+            })
+            .filter(|(_, d)| *d <= ABOUT_AS_NEAR * nearest_distance)
+            .map(|(t, _)| t)
     }
 
     /// The distinct values of a role's tokens, smallest first, without "pill"-like extremes.
@@ -377,5 +441,36 @@ mod tests {
             .nearest_length(LengthRole::Spacing, 15.0)
             .expect("spacing tokens");
         assert_eq!((nearest.path.as_str(), on), ("space.4", false));
+    }
+
+    #[test]
+    fn a_runner_up_is_another_value_about_as_near_as_the_nearest() {
+        let tokens = sample();
+        let runner_up = |px: f64| {
+            let (nearest, _) = tokens.nearest_length(LengthRole::Radius, px).unwrap();
+            tokens
+                .runner_up_length(LengthRole::Radius, px, nearest)
+                .map(|t| t.path.as_str())
+        };
+        // 5.8px: 8px is 0.38 away, 4px 0.45 (about as near); 5px: 4px 0.25, 8px 0.6 (not).
+        assert_eq!(runner_up(5.8), Some("radius.sm"));
+        assert_eq!(runner_up(5.0), None);
+        let eight = &tokens.lengths(LengthRole::Radius)[1];
+        assert_eq!(
+            tokens.runner_up_length(LengthRole::Radius, 0.0, eight),
+            None
+        );
+        let rgba = |css: &str| devflow_reference::color::parse_color_str(css).unwrap();
+        let runner_up = |css: &str| {
+            let (nearest, _) = tokens.nearest_color(rgba(css), "").unwrap();
+            tokens
+                .runner_up_color(rgba(css), nearest)
+                .map(|t| t.value.as_str())
+        };
+        // Between indigo 500 and 700; the two `#0f172a` tokens are one colour, so a colour
+        // near it has no runner-up among its aliases.
+        let between = runner_up("#4338ca").unwrap();
+        assert!(["#4f46e5", "#3730a3"].contains(&between), "{between}");
+        assert_eq!(runner_up("#111111"), None);
     }
 }

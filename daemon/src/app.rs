@@ -145,14 +145,24 @@ pub async fn open(config: Config) -> anyhow::Result<Daemon> {
             preview.owner_token().into(),
         )],
     ));
+    let patch_engine: Arc<dyn crate::parts::PatchEngine> =
+        Arc::new(crate::engine::WorkspacePatchEngine);
+    // "Match the reference screen" renders the builtin's candidate snaps with the same browser.
+    let candidates = crate::candidates::CandidateRenderer::new(
+        browser.clone(),
+        patch_engine.clone(),
+        config.state_dir.join("candidates"),
+    );
     let parts = Parts {
         proposers: Proposers {
             default: config.proposer,
-            builtin: Some(Arc::new(crate::builtin_proposer::BuiltinProposer)),
+            builtin: Some(Arc::new(crate::builtin_proposer::BuiltinProposer::new(
+                Some(Arc::new(candidates)),
+            ))),
             bedrock: crate::proposers::bedrock_from_config(&config),
             openai: crate::proposers::openai_from_config(&config)?,
         },
-        patch_engine: Arc::new(crate::engine::WorkspacePatchEngine),
+        patch_engine,
         ingest: Arc::new(crate::engine::ZipIngest),
         preview,
         browser,

@@ -8,6 +8,7 @@ pub mod apply;
 pub mod artifacts;
 pub mod auth;
 pub mod builtin_proposer;
+pub mod candidates;
 pub mod client;
 pub mod config;
 pub mod editor;

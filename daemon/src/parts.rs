@@ -23,10 +23,44 @@ pub struct ProposalRequest {
     pub files: Vec<String>,
     /// The session's reference tokens, resolved (empty without a reference).
     pub tokens: Vec<devflow_protocol::ResolvedToken>,
+    /// For a "match the reference" instruction: the reference's PNG screen of the entry page,
+    /// when it has one (the builtin proposer renders its candidate snaps against it).
+    /// Read only for those instructions: screens can be large.
+    pub reference_screen: Option<devflow_reference::ScreenFile>,
     /// Recent errors: dev-server output, console errors, earlier failures.
     pub recent_errors: Vec<String>,
     /// On the one re-inference: why the first proposal failed (which hunk, why).
     pub previous_failure: Option<String>,
+    /// The page as the preview renders it now, for a proposer that takes images
+    /// ([`Proposer::takes_images`]); `None` for the others, or without a preview or browser.
+    pub page_now: Option<PageScreenshot>,
+}
+
+/// One viewport's screenshot of the session's page as it renders now (PNG).
+#[derive(Clone)]
+pub struct PageScreenshot {
+    /// The page looked at, through the preview proxy.
+    pub url: String,
+    /// Its path (`/`).
+    pub path: String,
+    /// The viewport's wire name (`desktop`).
+    pub viewport: String,
+    pub width: u32,
+    pub height: u32,
+    pub png: Vec<u8>,
+}
+
+impl std::fmt::Debug for PageScreenshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The PNG's bytes would fill a log: their count says enough.
+        f.debug_struct("PageScreenshot")
+            .field("url", &self.url)
+            .field("viewport", &self.viewport)
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .field("png_bytes", &self.png.len())
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -50,6 +84,11 @@ pub enum ProposerError {
 #[async_trait]
 pub trait Proposer: Send + Sync {
     async fn propose(&self, request: ProposalRequest) -> Result<ProposerAnswer, ProposerError>;
+    /// Whether the model a session names (`None`: the proposer's default) is sent images;
+    /// only then does the pipeline put the page's screenshot in the request.
+    fn takes_images(&self, _model: Option<&str>) -> bool {
+        false
+    }
 }
 
 /// The proposers this daemon has, and which one a session gets.

@@ -1,6 +1,7 @@
 //! The model proposers in the daemon: one [`ModelProposer`] adapter turns a
 //! [`ProposalRequest`] into a model call through devflow-llm — it reads the files the context
 //! builder picks from the workspace and the session's reference screens from the state dir,
+//! puts them beside the page's screenshot the pipeline hands it (for models that take images),
 //! builds the context, asks the model, and maps its errors onto [`ProposerError`] (an
 //! unusable answer is `Unusable`, which the pipeline's one re-inference is for).
 //!
@@ -15,10 +16,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use devflow_llm::bedrock::{Bedrock, BedrockConfig};
-use devflow_llm::context::{self, ContextInput, PreviousAttempt, ScreenNote, SourceFile};
+use devflow_llm::context::{self, ContextInput, PreviousAttempt, SourceFile};
 use devflow_llm::openai::{OpenAi, OpenAiConfig};
+use devflow_llm::pictures::{self, PageShot, Pictures, Screen};
 use devflow_llm::retry::CallPolicy;
-use devflow_llm::{ImageFormat, ImageInput, Model, ModelError, ModelRequest};
+use devflow_llm::{Model, ModelError, ModelRequest};
 use devflow_protocol::{ProposerKind, TokenUsage};
 
 use crate::config::Config;
@@ -27,8 +29,6 @@ use crate::parts::{ProposalRequest, Proposer, ProposerAnswer, ProposerError};
 
 /// Recent proposals whose files count as "recently edited" for ranking.
 const RECENT_PROPOSALS: usize = 5;
-/// HTML reference screens shown as text, at most.
-const MAX_HTML_SCREENS: usize = 2;
 /// All files read for one context, at most (bytes).
 const MAX_READ_TOTAL: u64 = 8 * 1024 * 1024;
 
@@ -99,12 +99,11 @@ impl ModelProposer {
 /// The inputs read from disk for one context.
 struct ReadInputs {
     sources: Vec<SourceFile>,
-    screens: Vec<ScreenNote>,
-    images: Vec<ImageInput>,
+    pictures: Pictures,
 }
 
 /// Reads the files worth reading (in the context builder's order, within the byte caps) and
-/// the session's reference screens. Blocking: run it off the async threads.
+/// the session's reference screens, beside the page now. Blocking: run it off the async threads.
 fn read_inputs(
     request: &ProposalRequest,
     reference_dir: &Path,
@@ -134,95 +133,51 @@ fn read_inputs(
         total += meta.len();
         sources.push(SourceFile { path, text });
     }
-    let (screens, images) = read_screens(reference_dir, request, images_accepted);
     ReadInputs {
         sources,
-        screens,
-        images,
+        pictures: read_screens(reference_dir, request, images_accepted),
     }
 }
 
-/// The session's reference screens: images for a model that takes them (the pointed-at
-/// page's screen first), HTML screens as text.
+/// What goes with the message as pictures ([`devflow_llm::pictures`]): the page as it renders
+/// now and the session's reference screens — images for a model that takes them, HTML
+/// screens as text.
 fn read_screens(
     reference_dir: &Path,
     request: &ProposalRequest,
     images_accepted: bool,
-) -> (Vec<ScreenNote>, Vec<ImageInput>) {
-    let Ok(bytes) = std::fs::read(reference_dir.join("reference.zip")) else {
-        return (Vec::new(), Vec::new());
-    };
-    let Ok(bundle) = devflow_reference::read_reference_zip(&bytes) else {
-        return (Vec::new(), Vec::new());
-    };
-    let page = request
-        .target
-        .as_ref()
-        .and_then(|t| t.page_url.as_deref())
-        .map(screen_name_of_url);
-    let mut screens = bundle.screens;
-    // The pointed-at page's screen first, then `home`, then by name.
-    screens.sort_by_key(|s| {
-        (
-            Some(&s.name) != page.as_ref(),
-            s.name != "home",
-            s.name.clone(),
-        )
-    });
-    let mut notes = Vec::new();
-    let mut images = Vec::new();
-    let mut html_shown = 0;
-    for screen in screens {
-        let format = ImageFormat::from_name_or_media_type(&screen.media_type);
-        let attached = images_accepted
-            && format.is_some()
-            && images.len() < devflow_llm::bedrock::MAX_IMAGES
-            && screen.bytes.len() <= devflow_llm::bedrock::MAX_IMAGE_BYTES;
-        let html = (screen.media_type == "text/html" && html_shown < MAX_HTML_SCREENS)
-            .then(|| String::from_utf8(screen.bytes.clone()).ok())
-            .flatten();
-        if html.is_some() {
-            html_shown += 1;
-        }
-        if let (true, Some(format)) = (attached, format) {
-            images.push(ImageInput {
-                name: screen.name.clone(),
-                format,
-                bytes: screen.bytes,
-            });
-        }
-        notes.push(ScreenNote {
+) -> Pictures {
+    let screens = std::fs::read(reference_dir.join("reference.zip"))
+        .ok()
+        .and_then(|bytes| devflow_reference::read_reference_zip(&bytes).ok())
+        .map(|bundle| bundle.screens)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|screen| Screen {
             name: screen.name,
             media_type: screen.media_type,
-            attached,
-            html,
-        });
-    }
-    (notes, images)
-}
-
-/// `/` → `home`, `/about` → `about`, `/blog/post.html` → `blog/post`.
-fn screen_name_of_url(url: &str) -> String {
-    let path = url
-        .split_once("://")
-        .map(|(_, rest)| rest.find('/').map_or("/", |i| &rest[i..]))
-        .unwrap_or(url);
-    let path = path.split(['?', '#']).next().unwrap_or("/");
-    let trimmed = path.trim_matches('/');
-    let trimmed = trimmed
-        .strip_suffix(".html")
-        .or_else(|| trimmed.strip_suffix(".htm"))
-        .unwrap_or(trimmed);
-    let trimmed = trimmed.strip_suffix("/index").unwrap_or(trimmed);
-    if trimmed.is_empty() || trimmed == "index" {
-        "home".to_string()
-    } else {
-        trimmed.to_string()
-    }
+            bytes: screen.bytes,
+        })
+        .collect();
+    let page_now = request.page_now.as_ref().map(|shot| PageShot {
+        path: shot.path.clone(),
+        viewport: shot.viewport.clone(),
+        width: shot.width,
+        height: shot.height,
+        png: shot.png.clone(),
+    });
+    let pointed = request.target.as_ref().and_then(|t| t.page_url.as_deref());
+    pictures::choose(page_now, screens, pointed, images_accepted)
 }
 
 #[async_trait]
 impl Proposer for ModelProposer {
+    fn takes_images(&self, model: Option<&str>) -> bool {
+        self.model
+            .model_id(model)
+            .is_ok_and(|id| self.model.accepts_images(&id))
+    }
+
     async fn propose(&self, request: ProposalRequest) -> Result<ProposerAnswer, ProposerError> {
         let model_id = self
             .model
@@ -254,14 +209,16 @@ impl Proposer for ModelProposer {
             tokens: &request.tokens,
             recent_errors: &request.recent_errors,
             recent_files: &recent_files,
-            screens: &inputs.screens,
+            screens: &inputs.pictures.screens,
+            page_now: inputs.pictures.page_now.as_ref(),
             previous: previous.as_ref(),
             budget: self.budget,
         });
         tracing::info!(
             proposer = self.model.kind(),
             model = %model_id,
-            images = inputs.images.len(),
+            images = inputs.pictures.images.len(),
+            page_now = inputs.pictures.page_now.is_some(),
             "asking the model; {}",
             built.summary().trim_end()
         );
@@ -271,7 +228,7 @@ impl Proposer for ModelProposer {
                 model: model_id,
                 system: devflow_llm::prompt::system_prompt(&request.prompt),
                 user: built.render(),
-                images: inputs.images,
+                images: inputs.pictures.images,
             })
             .await;
         match answer {
@@ -384,23 +341,4 @@ pub fn openai(
         state_dir,
         budget,
     )))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn page_urls_name_their_reference_screens() {
-        for (url, name) in [
-            ("http://127.0.0.1:5173/", "home"),
-            ("http://127.0.0.1:5173", "home"),
-            ("http://127.0.0.1:5173/index.html", "home"),
-            ("http://127.0.0.1:5173/about?x=1", "about"),
-            ("http://127.0.0.1:5173/blog/post.html#top", "blog/post"),
-            ("/pricing/", "pricing"),
-        ] {
-            assert_eq!(screen_name_of_url(url), name, "{url}");
-        }
-    }
 }

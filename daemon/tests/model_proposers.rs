@@ -481,10 +481,7 @@ async fn reference_screens_go_as_images_to_nova_lite_and_not_to_micro() {
     assert_eq!(sent.images().len(), 1, "the home screen goes along");
     assert_eq!(sent.images()[0].0, "png");
     let text = sent.user_text();
-    assert!(
-        text.contains("- home (image/png): attached as an image"),
-        "{text}"
-    );
+    assert!(text.contains("- home (image/png): image 1"), "{text}");
     assert!(
         text.contains("- color.brand.primary = #4f46e5 (color; alias of color.palette.indigo.500)"),
         "the resolved tokens are in the context: {text}"
@@ -499,5 +496,5 @@ async fn reference_screens_go_as_images_to_nova_lite_and_not_to_micro() {
     assert!(sent.images().is_empty(), "Micro is text only");
     assert!(sent
         .user_text()
-        .contains("- home (image/png): not attached (this model does not take images)"));
+        .contains("- home (image/png): not attached"));
 }

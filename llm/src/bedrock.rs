@@ -470,6 +470,154 @@ mod tests {
         }
     }
 
+    use crate::context::{self, ContextInput};
+    use crate::pictures::{self, PageShot, Screen};
+
+    /// The request the proposer would make for `model`: the page now, then screens named
+    /// `screens` (PNG, `bytes` long each), within the caps, and the message naming them.
+    fn request_for(model: &str, screens: &[(&str, usize)]) -> ModelRequest {
+        let shot = PageShot {
+            path: "/".into(),
+            viewport: "desktop".into(),
+            width: 1280,
+            height: 800,
+            png: b"page-now".to_vec(),
+        };
+        let screens = screens
+            .iter()
+            .map(|(name, bytes)| Screen {
+                name: name.to_string(),
+                media_type: "image/png".into(),
+                bytes: vec![name.as_bytes()[0]; *bytes],
+            })
+            .collect();
+        let chosen = pictures::choose(Some(shot), screens, None, accepts_images(model));
+        let built = context::build(&ContextInput {
+            instruction: "match the reference",
+            target: None,
+            files: &[],
+            sources: &[],
+            tokens: &[],
+            recent_errors: &[],
+            recent_files: &[],
+            screens: &chosen.screens,
+            page_now: chosen.page_now.as_ref(),
+            previous: None,
+            budget: 4_000,
+        });
+        ModelRequest {
+            model: model.into(),
+            system: "system".into(),
+            user: built.render(),
+            images: chosen.images,
+        }
+    }
+
+    /// The user message's blocks: `image:<first byte>` for an image, `text` for text.
+    fn blocks(request: &ModelRequest) -> (Vec<String>, String) {
+        let (message, _, _) = Bedrock::new(BedrockConfig::default())
+            .request_parts(request)
+            .expect("the request builds");
+        let mut kinds = Vec::new();
+        let mut text = String::new();
+        for block in message.content() {
+            match block {
+                ContentBlock::Image(image) => {
+                    assert_eq!(
+                        *image.format(),
+                        aws_sdk_bedrockruntime::types::ImageFormat::Png
+                    );
+                    let Some(ImageSource::Bytes(bytes)) = image.source() else {
+                        panic!("an image without bytes: {image:?}");
+                    };
+                    kinds.push(format!("image:{}", char::from(bytes.as_ref()[0])));
+                }
+                ContentBlock::Text(t) => {
+                    kinds.push("text".into());
+                    text.push_str(t);
+                }
+                other => panic!("an unexpected block: {other:?}"),
+            }
+        }
+        (kinds, text)
+    }
+
+    #[test]
+    fn nova_lite_gets_the_page_now_first_then_the_home_screen_and_the_text_names_both() {
+        let request = request_for(LITE_FOR_TESTS, &[("about", 10), ("home", 10)]);
+        let (kinds, text) = blocks(&request);
+        // `p` is the page now ("page-now"), `h` home, `a` about; the text after the images.
+        assert_eq!(kinds, ["image:p", "image:h", "image:a", "text"]);
+        assert!(
+            text.contains("\n# The page now\nImage 1: a screenshot of the page / as it renders now, before your change (desktop viewport, 1280×800).\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# Reference screens (the ideal design of each page)\n- home (image/png): image 2\n- about (image/png): image 3\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn nova_micro_gets_text_only_and_no_word_of_a_screenshot() {
+        let request = request_for("us.amazon.nova-micro-v1:0", &[("home", 10)]);
+        let (kinds, text) = blocks(&request);
+        assert_eq!(kinds, ["text"]);
+        assert!(!text.contains("The page now"), "{text}");
+        assert!(!text.contains("Image 1"), "{text}");
+        assert!(
+            text.contains("- home (image/png): not attached\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn at_most_four_images_go_and_none_over_the_byte_cap() {
+        let request = request_for(
+            LITE_FOR_TESTS,
+            &[
+                ("home", MAX_IMAGE_BYTES + 1),
+                ("about", 10),
+                ("blog", 10),
+                ("contact", 10),
+                ("docs", 10),
+            ],
+        );
+        let (kinds, text) = blocks(&request);
+        assert_eq!(
+            kinds,
+            ["image:p", "image:a", "image:b", "image:c", "text"],
+            "the page now and the first three screens that fit"
+        );
+        assert!(
+            text.contains("- home (image/png): not attached\n"),
+            "{text}"
+        );
+        assert!(text.contains("- contact (image/png): image 4\n"), "{text}");
+        assert!(
+            text.contains("- docs (image/png): not attached\n"),
+            "{text}"
+        );
+
+        // The client's own caps hold whatever the caller hands it.
+        let mut unchecked = request.clone();
+        unchecked.images = (0..6)
+            .map(|i| crate::model::ImageInput {
+                name: format!("screen {i}"),
+                format: ImageFormat::Png,
+                bytes: if i == 0 {
+                    vec![b'x'; MAX_IMAGE_BYTES + 1]
+                } else {
+                    vec![b'0' + i as u8; 4]
+                },
+            })
+            .collect();
+        let (kinds, _) = blocks(&unchecked);
+        assert_eq!(kinds, ["image:1", "image:2", "image:3", "image:4", "text"]);
+    }
+
+    const LITE_FOR_TESTS: &str = "us.amazon.nova-lite-v1:0";
+
     #[test]
     fn recognises_bedrocks_words_for_too_long_and_unknown_models() {
         assert!(is_too_long("Input is too long for requested model."));

@@ -1,5 +1,5 @@
 //! The boundary every model client implements: a [`ModelRequest`] (system prompt, the
-//! rendered context, reference screens as images) in, a validated [`devflow_protocol::Proposal`]
+//! rendered context, the page now and reference screens as images) in, a validated [`devflow_protocol::Proposal`]
 //! with its token usage out, or a [`ModelError`] whose variant says what a caller can do and
 //! whose message says what a person should do.
 
@@ -15,16 +15,29 @@ pub struct ModelRequest {
     pub model: String,
     pub system: String,
     pub user: String,
-    /// Reference screens; a client sends them only to models that accept images.
+    /// The page as it renders now, then reference screens, in the order the message numbers
+    /// them ([`crate::pictures`]); a client sends them only to models that accept images.
     pub images: Vec<ImageInput>,
 }
 
-/// A reference screen image.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An image sent with a message: the page now, or a reference screen.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ImageInput {
+    /// What it shows, for logs (`home`, `the page / now`); the message says it to the model.
     pub name: String,
     pub format: ImageFormat,
     pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for ImageInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The bytes would fill a log with numbers: their count says enough.
+        f.debug_struct("ImageInput")
+            .field("name", &self.name)
+            .field("format", &self.format)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,7 +157,7 @@ pub trait Model: Send + Sync {
     fn kind(&self) -> &'static str;
     /// The model a request asks: the session's choice, else the configured default.
     fn model_id(&self, requested: Option<&str>) -> Result<String, ModelError>;
-    /// Whether reference screens go to this model as images.
+    /// Whether the page now and reference screens go to this model as images.
     fn accepts_images(&self, model_id: &str) -> bool;
     async fn propose(&self, request: ModelRequest) -> Result<ModelAnswer, ModelError>;
 }

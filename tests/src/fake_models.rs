@@ -146,12 +146,26 @@ impl ConverseRequest {
             .unwrap_or_default()
     }
 
+    /// The image blocks of the user message, decoded: (format, bytes). Bytes that are not
+    /// base64 come out empty (and the request has a problem saying so).
+    pub fn image_bytes(&self) -> Vec<(String, Vec<u8>)> {
+        self.images()
+            .into_iter()
+            .map(|(format, encoded)| (format, decode_base64(&encoded).unwrap_or_default()))
+            .collect()
+    }
+
     pub fn system_text(&self) -> String {
         self.body["system"][0]["text"]
             .as_str()
             .unwrap_or_default()
             .to_string()
     }
+}
+
+fn decode_base64(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(text)
 }
 
 #[derive(Default)]
@@ -374,6 +388,16 @@ fn converse_problems(headers: &HashMap<String, String>, body: &Value) -> Vec<Str
                     .as_str()
                     .is_some_and(|b| !b.is_empty()),
                 "an image block has no bytes",
+            );
+            // Converse takes base64 of at most 3.75 MB per image.
+            let decoded = block["source"]["bytes"].as_str().map(decode_base64);
+            need(
+                !matches!(decoded, Some(Err(_))),
+                "an image block's bytes are not base64",
+            );
+            need(
+                !matches!(decoded, Some(Ok(ref bytes)) if bytes.len() > 3_750_000),
+                "an image is larger than 3.75 MB",
             );
         }
     }

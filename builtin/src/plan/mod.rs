@@ -89,9 +89,20 @@ struct Planner<'a> {
     touched_rules: BTreeSet<usize>,
     /// Things that lower the confidence.
     doubts: f64,
+    /// For "match the reference": which token each kind of value snaps to.
+    snap_choice: snap::SnapChoice,
 }
 
 pub(crate) fn propose(request: &DesignRequest) -> Result<Proposal, NotUnderstood> {
+    propose_with(request, snap::SnapChoice::NEAREST)
+}
+
+/// [`propose`], with a "match the reference" instruction snapped as `snap_choice` says
+/// (other instructions do not read it).
+pub(crate) fn propose_with(
+    request: &DesignRequest,
+    snap_choice: snap::SnapChoice,
+) -> Result<Proposal, NotUnderstood> {
     let intent = intent::read(&request.instruction)
         .map_err(|partial| answer::unrecognised(&request.instruction, &partial, &request.tokens))?;
     let picked = request
@@ -116,6 +127,7 @@ pub(crate) fn propose(request: &DesignRequest) -> Result<Proposal, NotUnderstood
         edits: Edits::default(),
         touched_rules: BTreeSet::new(),
         doubts: 0.0,
+        snap_choice,
     };
     let actions = planner.run(&intent, request)?;
     if planner.edits.is_empty() {
@@ -358,12 +370,14 @@ impl Planner<'_> {
                 &self.tokens,
                 &restrict,
                 intent.as_variables,
+                self.snap_choice,
                 &mut self.edits,
             );
             return Ok(vec![Action::Snap {
                 subjects: scopes.iter().map(|(k, _)| *k).collect(),
                 counts,
                 as_variables: intent.as_variables,
+                choice: self.snap_choice,
             }]);
         }
 

@@ -237,6 +237,17 @@ impl BrowserChecks {
         );
         Ok(vec![desktop?, mobile?])
     }
+
+    /// Loads `url` at one viewport, as [`BrowserChecks::look`] does at each (for pictures
+    /// only one viewport is compared with: a candidate snap against a reference screen).
+    pub async fn look_at(&self, url: &str, viewport: NamedViewport) -> Result<ViewLook, LookError> {
+        let running = match &self.inner {
+            Ok(running) => running,
+            Err(reason) => return Err(LookError::Unavailable(reason.clone())),
+        };
+        let check = running.check(url, viewport.viewport).await?;
+        Ok(ViewLook { viewport, check })
+    }
 }
 
 impl BrowserChecks {

@@ -161,6 +161,13 @@ impl Service {
         let Some(proposer) = proposer else {
             return Ok(Err(AttemptFailure::Final(not_configured_message(kind))));
         };
+        // Only a model that sees images gets the page's screenshot: the baseline look the
+        // patch's verification reuses, so it costs no second page load.
+        let page_now = if proposer.takes_images(session.settings.model.as_deref()) {
+            self.page_now(&session).await
+        } else {
+            None
+        };
         let workspace = self.workspace(&session);
         let request = ProposalRequest {
             session_id: session.session_id.clone(),
@@ -170,6 +177,9 @@ impl Service {
             target: command.target.clone(),
             files: list_files(&workspace),
             tokens: self.reference_tokens(&session.session_id),
+            reference_screen: self
+                .screen_to_match(&session.session_id, &command.instruction)
+                .await,
             workspace,
             recent_errors: session
                 .last_error_summary
@@ -184,6 +194,7 @@ impl Service {
                 )
                 .collect(),
             previous_failure,
+            page_now,
         };
         let answer = match proposer.propose(request).await {
             Ok(answer) => answer,

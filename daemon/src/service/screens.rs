@@ -477,6 +477,62 @@ fn fidelity_to(
     })
 }
 
+impl Service {
+    /// The page as it renders now, for a proposer whose model takes images: the desktop
+    /// screenshot of the session's baseline ([`Service::baseline`]) — the look remembered at
+    /// the current page generation, else one taken now and remembered, so the patch's
+    /// [`Service::look_before_patch`] starts from this same look instead of loading the page
+    /// again. `None` without a preview, or when the browser cannot look (the model is then
+    /// asked without the picture).
+    pub(super) async fn page_now(&self, session: &Session) -> Option<crate::parts::PageScreenshot> {
+        let url = session.preview_url.as_deref()?;
+        let looks = match self.baseline(&session.session_id, url).await {
+            Ok(looks) => looks,
+            Err(LookError::Unavailable(_)) => return None,
+            Err(error) => {
+                tracing::info!(%error, "no screenshot of the page for the model");
+                return None;
+            }
+        };
+        let desktop = looks
+            .into_iter()
+            .find(|look| look.viewport.name == ViewportName::Desktop)?;
+        Some(crate::parts::PageScreenshot {
+            url: url.to_string(),
+            path: reqwest::Url::parse(url)
+                .map(|parsed| parsed.path().to_string())
+                .unwrap_or_else(|_| "/".to_string()),
+            viewport: desktop.viewport.name.as_str().to_string(),
+            width: desktop.viewport.viewport.width,
+            height: desktop.viewport.viewport.height,
+            png: desktop.check.screenshot?,
+        })
+    }
+}
+
+impl Service {
+    /// For a "match the reference" instruction, the reference's PNG screen of the entry page
+    /// ([`screen_for_page`] of `/`, the page the pictures compare), read on the blocking
+    /// pool; `None` for other instructions, without a reference or without such a screen.
+    pub(super) async fn screen_to_match(
+        &self,
+        session_id: &str,
+        instruction: &str,
+    ) -> Option<ScreenFile> {
+        if !devflow_builtin::is_match_reference_instruction(instruction) {
+            return None;
+        }
+        let (service, session_id) = (self.clone(), session_id.to_string());
+        tokio::task::spawn_blocking(move || {
+            let bundle = service.reference_bundle(&session_id).ok().flatten()?;
+            screen_for_page(bundle.screens, "/")
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,9 +4,10 @@
 //! the re-inference, the failed proposal and why it failed; it returns a [`Context`] that
 //! renders to the message and reports what was cut.
 //!
-//! Order of the message: instruction, pointed-at element, previous failure, tokens, screens,
-//! recent errors, file tree, then files by rank (whole, or excerpts around the rules and tags
-//! that matter when a file is too large), then what was left out.
+//! Order of the message: instruction, pointed-at element, previous failure, tokens, the page
+//! now and the reference screens (which image is which: [`crate::pictures`]), recent errors,
+//! file tree, then files by rank (whole, or excerpts around the rules and tags that matter
+//! when a file is too large), then what was left out.
 
 mod css;
 mod rank;
@@ -40,10 +41,23 @@ pub struct SourceFile {
 pub struct ScreenNote {
     pub name: String,
     pub media_type: String,
-    /// Sent as an image block with this message.
-    pub attached: bool,
+    /// Its position (1-based) among the images sent with this message; `None` when not sent.
+    pub image: Option<usize>,
     /// The page's HTML, for HTML screens.
     pub html: Option<String>,
+}
+
+/// The screenshot of the page as it renders now, sent as an image with this message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageNowNote {
+    /// The page's path on the preview (`/`).
+    pub path: String,
+    /// The viewport's name (`desktop`).
+    pub viewport: String,
+    pub width: u32,
+    pub height: u32,
+    /// Its position (1-based) among the images sent with this message.
+    pub image: usize,
 }
 
 /// What went wrong with the previous proposal (the one re-inference).
@@ -70,6 +84,8 @@ pub struct ContextInput<'a> {
     /// Files recent commands edited.
     pub recent_files: &'a [String],
     pub screens: &'a [ScreenNote],
+    /// The page as it renders now, when its screenshot goes with the message.
+    pub page_now: Option<&'a PageNowNote>,
     pub previous: Option<&'a PreviousAttempt>,
     /// Tokens the rendered message may use.
     pub budget: usize,
@@ -206,7 +222,7 @@ pub fn build(input: &ContextInput<'_>) -> Context {
     }
     let (tokens_section, tokens_omitted) = render::tokens(input.tokens, budget / 6);
     sections.extend(tokens_section);
-    sections.extend(render::screens(input.screens, budget / 10));
+    sections.extend(render::pictures(input.page_now, input.screens, budget / 10));
     sections.extend(render::errors(input.recent_errors));
     let (tree_section, tree_omitted) = render::tree(&listed, budget / 8);
     sections.push(tree_section);

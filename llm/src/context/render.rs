@@ -6,7 +6,7 @@
 use devflow_protocol::{ResolvedToken, Target};
 
 use super::rank::Ranked;
-use super::{estimate_tokens, tree, Body, OmittedFile, PreviousAttempt, ScreenNote};
+use super::{estimate_tokens, tree, Body, OmittedFile, PageNowNote, PreviousAttempt, ScreenNote};
 
 pub const FILES_HEADER: &str = "\n# Files, most relevant first\n\
 Copy context and removed lines exactly from these files.\n";
@@ -199,15 +199,28 @@ pub fn tokens(tokens: &[ResolvedToken], share: usize) -> (Option<String>, usize)
     (Some(out), omitted)
 }
 
-pub fn screens(screens: &[ScreenNote], share: usize) -> Option<String> {
-    if screens.is_empty() {
-        return None;
+/// The page now (its screenshot, when attached) and the reference screens, each attached
+/// picture named by its position among the message's images.
+pub fn pictures(
+    page_now: Option<&PageNowNote>,
+    screens: &[ScreenNote],
+    share: usize,
+) -> Option<String> {
+    let mut out = String::new();
+    if let Some(page) = page_now {
+        out.push_str(&format!(
+            "\n# The page now\nImage {}: a screenshot of the page {} as it renders now, before your change ({} viewport, {}×{}).\n",
+            page.image, page.path, page.viewport, page.width, page.height
+        ));
     }
-    let mut out = String::from("\n# Reference screens (the ideal design of each page)\n");
+    if screens.is_empty() {
+        return (!out.is_empty()).then_some(out);
+    }
+    out.push_str("\n# Reference screens (the ideal design of each page)\n");
     let mut html_parts = String::new();
     for screen in screens {
-        let how = if screen.attached {
-            "attached as an image".to_string()
+        let how = if let Some(image) = screen.image {
+            format!("image {image}")
         } else if let Some(html) = &screen.html {
             let fence = fence_for(html);
             let part = format!(
@@ -222,7 +235,7 @@ pub fn screens(screens: &[ScreenNote], share: usize) -> Option<String> {
                 "HTML, too long to show".to_string()
             }
         } else {
-            "not attached (this model does not take images)".to_string()
+            "not attached".to_string()
         };
         out.push_str(&format!(
             "- {} ({}): {how}\n",

@@ -63,6 +63,7 @@ fn input<'a>(
         recent_errors: &[],
         recent_files: &[],
         screens: &[],
+        page_now: None,
         previous: None,
         budget,
     }
@@ -170,13 +171,13 @@ fn the_re_inference_message_names_the_failed_hunk_and_why() {
         ScreenNote {
             name: "home".into(),
             media_type: "image/png".into(),
-            attached: true,
+            image: Some(1),
             html: None,
         },
         ScreenNote {
             name: "about".into(),
             media_type: "text/html".into(),
-            attached: false,
+            image: None,
             html: Some("<main><h1>About</h1></main>".into()),
         },
     ];
@@ -213,7 +214,7 @@ fn the_re_inference_message_names_the_failed_hunk_and_why() {
         - color.palette.amber.400 = #fbbf24 (color)
 
         # Reference screens (the ideal design of each page)
-        - home (image/png): attached as an image
+        - home (image/png): image 1
         - about (text/html): HTML, shown below
 
         ## Reference screen about
