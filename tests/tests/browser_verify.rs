@@ -9,13 +9,12 @@
 //! These tests need Chromium (`DEVFLOW_CHROME`, else `chromium` on `PATH`); like
 //! devflow-browser's own tests they fail without one, unless `DEVFLOW_SKIP_BROWSER_TESTS=1`.
 
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use devflow_browser::{Browser, CheckOptions, LaunchOptions, Viewport};
 use devflow_tests::daemon::TOKEN;
-use devflow_tests::fixtures::{copy_site, fixtures_dir, tree_sha256};
+use devflow_tests::fixtures::{copy_site, tree_sha256};
+use devflow_tests::screens::{chromium, fixture_tokens, reference_zip, render};
 use devflow_tests::session::{running_session, wait_final};
 use devflow_tests::{Client, Daemon, RestClient};
 use devflow_visual::Picture;
@@ -32,18 +31,6 @@ const VISIBLE_CSS_DIFF: &str = "--- a/css/style.css\n+++ b/css/style.css\n@@ -13
 
 /// A comment: nothing on the page changes.
 const INVISIBLE_CSS_DIFF: &str = "--- a/css/style.css\n+++ b/css/style.css\n@@ -13,7 +13,8 @@\n    ========================================================================== */\n \n html {\n+  /* devflow: a comment changes nothing on the page */\n   color: #222;\n   font-size: 1em;\n   line-height: 1.4;\n }\n";
-
-/// The Chromium the daemon and these tests use; `None` only with
-/// `DEVFLOW_SKIP_BROWSER_TESTS=1`.
-fn chromium() -> Option<PathBuf> {
-    if std::env::var("DEVFLOW_SKIP_BROWSER_TESTS").as_deref() == Ok("1") {
-        eprintln!("DEVFLOW_SKIP_BROWSER_TESTS=1: not running the browser test");
-        return None;
-    }
-    Some(Browser::find().expect(
-        "no Chromium found (DEVFLOW_CHROME, or chromium on PATH); install Debian's chromium",
-    ))
-}
 
 struct Setup {
     _temp: tempfile::TempDir,
@@ -299,44 +286,6 @@ async fn every_verified_command_has_pictures_and_only_a_visible_change_changes_p
     }
 }
 
-/// Renders `url` at the desktop viewport, as a reference screen would be drawn.
-async fn render(chromium: &Path, url: &str) -> Vec<u8> {
-    let browser = Browser::launch(chromium, LaunchOptions::default())
-        .await
-        .expect("Chromium starts");
-    let check = browser
-        .check_page(
-            url,
-            &CheckOptions {
-                viewport: Viewport::DESKTOP,
-                watch: Duration::from_millis(500),
-                screenshot: true,
-                timeout: Duration::from_secs(30),
-            },
-        )
-        .await
-        .expect("the page renders");
-    check.screenshot.expect("a screenshot")
-}
-
-/// A reference zip: the fixture DTCG tokens and one screen, `screens/home.png`.
-fn reference_zip(screen_png: &[u8]) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    {
-        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(&mut bytes));
-        let options = zip::write::SimpleFileOptions::default();
-        zip.start_file("tokens.json", options).unwrap();
-        zip.write_all(
-            &std::fs::read(fixtures_dir().join("tokens/dtcg-small/tokens.json")).unwrap(),
-        )
-        .unwrap();
-        zip.start_file("screens/home.png", options).unwrap();
-        zip.write_all(screen_png).unwrap();
-        zip.finish().unwrap();
-    }
-    bytes
-}
-
 async fn set_reference(setup: &Setup, body: Vec<u8>, content_type: &str) {
     let response = reqwest::Client::new()
         .put(format!(
@@ -358,7 +307,7 @@ async fn fidelity_to_a_rendered_reference_screen_is_reported_before_and_after() 
     // The reference: a copy of simple-sidebar edited to the design tokens (by the builtin's
     // "match the reference" in a session of its own), rendered at 1280×800.
     let mut edited = setup("simple-sidebar", &[]).await;
-    let tokens = std::fs::read(fixtures_dir().join("tokens/dtcg-small/tokens.json")).unwrap();
+    let tokens = fixture_tokens();
     set_reference(&edited, tokens, "application/json").await;
     edited
         .client

@@ -14,13 +14,11 @@
 //! Needs Chromium (`DEVFLOW_CHROME`, else `chromium` on `PATH`); fails without one unless
 //! `DEVFLOW_SKIP_BROWSER_TESTS=1`.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use devflow_browser::{Browser, CheckOptions, LaunchOptions, Viewport};
 use devflow_tests::daemon::TOKEN;
-use devflow_tests::fixtures::{copy_site, fixtures_dir};
+use devflow_tests::fixtures::copy_site;
+use devflow_tests::screens::{chromium, fixture_tokens, reference_zip, render};
 use devflow_tests::session::{running_session, wait_final};
 use devflow_tests::{Client, Daemon, RestClient};
 use devflow_visual::Picture;
@@ -29,16 +27,6 @@ use serde_json::{json, Value};
 /// The draft block, in the page and in its stylesheet: off-token values between tokens.
 const HERO_HTML: &str = "  <section class=\"hero\">\n    <h2>Harbor</h2>\n    <p>Ship calmer interfaces with one set of tokens.</p>\n  </section>\n";
 const HERO_CSS: &str = "\n.hero {\n  background-color: #4338ca;\n  color: #ffffff;\n  padding: 20px;\n  margin: 20px;\n}\n";
-
-fn chromium() -> Option<PathBuf> {
-    if std::env::var("DEVFLOW_SKIP_BROWSER_TESTS").as_deref() == Ok("1") {
-        eprintln!("DEVFLOW_SKIP_BROWSER_TESTS=1: not running the browser test");
-        return None;
-    }
-    Some(Browser::find().expect(
-        "no Chromium found (DEVFLOW_CHROME, or chromium on PATH); install Debian's chromium",
-    ))
-}
 
 /// A copy of html5-boilerplate under `parent` with the draft block added.
 fn draft_site(parent: &Path) -> PathBuf {
@@ -81,45 +69,6 @@ fn designed_site(parent: &Path) -> PathBuf {
     css = edited(&css, "margin: 20px;", "margin: 16px;");
     std::fs::write(&sheet, css).unwrap();
     site
-}
-
-/// `url` rendered at the desktop viewport, as a reference screen would be drawn.
-async fn render(chromium: &Path, url: &str) -> Vec<u8> {
-    let browser = Browser::launch(chromium, LaunchOptions::default())
-        .await
-        .expect("Chromium starts");
-    let check = browser
-        .check_page(
-            url,
-            &CheckOptions {
-                viewport: Viewport::DESKTOP,
-                watch: Duration::from_millis(500),
-                screenshot: true,
-                timeout: Duration::from_secs(30),
-            },
-        )
-        .await
-        .expect("the page renders");
-    check.screenshot.expect("a screenshot")
-}
-
-fn tokens_json() -> Vec<u8> {
-    std::fs::read(fixtures_dir().join("tokens/dtcg-small/tokens.json")).unwrap()
-}
-
-/// A reference zip: the fixture DTCG tokens and `screens/home.png`.
-fn reference_zip(screen_png: &[u8]) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    {
-        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(&mut bytes));
-        let options = zip::write::SimpleFileOptions::default();
-        zip.start_file("tokens.json", options).unwrap();
-        zip.write_all(&tokens_json()).unwrap();
-        zip.start_file("screens/home.png", options).unwrap();
-        zip.write_all(screen_png).unwrap();
-        zip.finish().unwrap();
-    }
-    bytes
 }
 
 /// A running session on `site` with the builtin proposer and `reference` as its reference.
@@ -237,7 +186,7 @@ async fn match_the_reference_screen_applies_the_candidate_snap_that_renders_like
     let mut nearest = session(
         &daemon,
         &nearest_site,
-        Some((tokens_json(), "application/json")),
+        Some((fixture_tokens(), "application/json")),
     )
     .await;
     let fallback = nearest.instruct("match the reference").await;

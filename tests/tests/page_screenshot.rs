@@ -8,12 +8,10 @@
 //! Needs Chromium like browser_verify.rs (`DEVFLOW_CHROME`, else `chromium` on `PATH`); fails
 //! without one, unless `DEVFLOW_SKIP_BROWSER_TESTS=1`.
 
-use std::io::Write as _;
-
-use devflow_browser::Browser;
 use devflow_tests::daemon::TOKEN;
 use devflow_tests::fake_models::{FakeConverse, Reply};
-use devflow_tests::fixtures::{copy_site, fixtures_dir};
+use devflow_tests::fixtures::copy_site;
+use devflow_tests::screens::{chromium, reference_zip};
 use devflow_tests::session::{running_session, wait_final};
 use devflow_tests::{Client, Daemon, RestClient};
 use devflow_visual::Picture;
@@ -27,24 +25,6 @@ const RED_DIFF: &str = "--- a/css/style.css\n+++ b/css/style.css\n@@ -13,7 +13,7
 
 /// After [`RED_DIFF`]: the text turns near-black.
 const DARK_DIFF: &str = "--- a/css/style.css\n+++ b/css/style.css\n@@ -13,7 +13,7 @@\n    ========================================================================== */\n \n html {\n-  color: #c00000;\n+  color: #111;\n   font-size: 1em;\n   line-height: 1.4;\n }\n";
-
-/// A reference zip: the fixture DTCG tokens and `screens/home.png`.
-fn reference_zip(screen_png: &[u8]) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    {
-        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(&mut bytes));
-        let options = zip::write::SimpleFileOptions::default();
-        zip.start_file("tokens.json", options).unwrap();
-        zip.write_all(
-            &std::fs::read(fixtures_dir().join("tokens/dtcg-small/tokens.json")).unwrap(),
-        )
-        .unwrap();
-        zip.start_file("screens/home.png", options).unwrap();
-        zip.write_all(screen_png).unwrap();
-        zip.finish().unwrap();
-    }
-    bytes
-}
 
 async fn submit(client: &mut RestClient, session_id: &str, instruction: &str) -> Value {
     let submitted = client
@@ -72,13 +52,9 @@ async fn bytes_of(url: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nova_lite_sees_the_page_now_beside_the_reference_screen_and_micro_sees_neither() {
-    if std::env::var("DEVFLOW_SKIP_BROWSER_TESTS").as_deref() == Ok("1") {
-        eprintln!("DEVFLOW_SKIP_BROWSER_TESTS=1: not running the browser test");
+    if chromium().is_none() {
         return;
     }
-    Browser::find().expect(
-        "no Chromium found (DEVFLOW_CHROME, or chromium on PATH); install Debian's chromium",
-    );
     let fake = FakeConverse::start().await;
     fake.push_for(LITE, [Reply::proposal(&["css/style.css"], RED_DIFF)]);
     fake.push_for(MICRO, [Reply::proposal(&["css/style.css"], DARK_DIFF)]);
