@@ -200,3 +200,39 @@ fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
+
+/// The JSON body of an answer with the `expected` status (`null` when empty); else an error
+/// naming `what`, the status and the body.
+pub async fn check(
+    response: reqwest::Response,
+    expected: u16,
+    what: &str,
+) -> anyhow::Result<Value> {
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .with_context(|| format!("{what}: the body could not be read"))?;
+    if status.as_u16() != expected {
+        bail!("{what} answered {status}: {text}");
+    }
+    if text.trim().is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_str(&text).with_context(|| format!("{what}: the body is not JSON: {text}"))
+}
+
+/// Copies the folder `from` (a fixture site) into `to`, recursively.
+pub fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}

@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::daemon::DaemonProcess;
+use crate::daemon::{copy_dir, DaemonProcess};
 use crate::stats::{summarize, Table};
 use crate::ws::{self, Socket};
 
@@ -1343,20 +1343,6 @@ async fn expect_status(
         bail!("{what} answered {status}: {body}");
     }
     Ok(body)
-}
-
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
 }
 
 /// `60s`, `2m`, `1500ms`, `1h`, or a bare number of seconds.

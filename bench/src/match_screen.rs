@@ -20,7 +20,7 @@ use anyhow::{bail, Context};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use crate::daemon::DaemonProcess;
+use crate::daemon::{check, copy_dir, DaemonProcess};
 use crate::latency::{subscribe_ws, wait_for, wait_for_status, Arrival};
 use crate::stats::{summarize, Table};
 
@@ -385,27 +385,4 @@ fn reference_zip(tokens: &[u8], screen: &[u8]) -> anyhow::Result<Vec<u8>> {
 async fn get(daemon: &DaemonProcess, http: &reqwest::Client, url: &str) -> anyhow::Result<Value> {
     let response = http.get(url).bearer_auth(&daemon.token).send().await?;
     check(response, 200, url).await
-}
-
-async fn check(response: reqwest::Response, expected: u16, what: &str) -> anyhow::Result<Value> {
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    if status.as_u16() != expected {
-        bail!("{what} answered {status}: {body}");
-    }
-    Ok(body)
-}
-
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
 }

@@ -25,7 +25,7 @@ use anyhow::{bail, Context};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use crate::daemon::DaemonProcess;
+use crate::daemon::{check, copy_dir, DaemonProcess};
 use crate::latency::{subscribe_ws, wait_for, wait_for_status, Arrival};
 use crate::stats::{summarize, Table};
 
@@ -443,31 +443,4 @@ fn color_toggle(site: &Path) -> anyhow::Result<(String, String, String)> {
         "no stylesheet of {} has a `color: #…;` line",
         site.display()
     )
-}
-
-/// The JSON body of an answer with the expected status, else an error naming both.
-async fn check(response: reqwest::Response, expected: u16, what: &str) -> anyhow::Result<Value> {
-    let status = response.status();
-    let body: Value = response
-        .json()
-        .await
-        .with_context(|| format!("{what}: the body is not JSON"))?;
-    if status.as_u16() != expected {
-        bail!("{what} answered {status}: {body}");
-    }
-    Ok(body)
-}
-
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
 }
