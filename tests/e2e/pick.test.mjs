@@ -60,7 +60,8 @@ test("pick mode selects the element under the pointer in the preview and the nex
   await page.locator("#pick[aria-pressed=true]").waitFor();
   await page.keyboard.press("Escape");
   await page.locator("#pick[aria-pressed=false]").waitFor();
-  assert.equal(await frame.evaluate(() => document.documentElement.style.cursor), "");
+  // The preview hears it by postMessage, after the panel's button has changed.
+  await frame.waitForFunction(() => document.documentElement.style.cursor === "", null, { timeout: 5_000 });
   await pick.click();
   await page.locator("#pick[aria-pressed=true]").waitFor();
   await frame.evaluate(() => window.focus());
