@@ -575,21 +575,24 @@ ${token.description}` : full });
         case "PATCH_FAILED":
           entry.errorSummary = event.data.summary;
           entry.logsUrl = event.data.logsUrl;
+          if (event.data.rolledBack) for (const patchId of entry.patchIds) this.markRolledBack(entry, patchId, event.at);
           break;
         case "PATCH_APPLY_COMPLETED":
           if (!entry.patchIds.includes(event.data.patchId)) entry.patchIds.push(event.data.patchId);
           this.patchOwner.set(event.data.patchId, commandId);
           break;
-        case "ROLLBACK_COMPLETED": {
-          entry.rolledBack.add(event.data.patchId);
-          const patch = entry.patches.get(event.data.patchId);
-          if (patch) entry.patches.set(event.data.patchId, { ...patch, state: "ROLLED_BACK", rolledBackAt: event.at });
+        case "ROLLBACK_COMPLETED":
+          this.markRolledBack(entry, event.data.patchId, event.at);
           break;
-        }
         default:
           break;
       }
       return { entry, created, event };
+    }
+    markRolledBack(entry, patchId, at) {
+      entry.rolledBack.add(patchId);
+      const patch = entry.patches.get(patchId);
+      if (patch) entry.patches.set(patchId, { ...patch, state: "ROLLED_BACK", rolledBackAt: at });
     }
     /** Records a fetched patch, keeping a rollback already seen in the events. */
     setPatch(patch) {

@@ -66,6 +66,30 @@ test("a rollback marks the patch of the command that applied it", () => {
   assert.equal(timeline.entries.length, 1);
 });
 
+test("a patch the browser's verification fails after it was announced is rolled back with the command", () => {
+  const timeline = new Timeline();
+  timeline.apply(ev(1, { type: "COMMAND_STATUS", data: { status: "QUEUED" } }, C));
+  timeline.apply(ev(2, { type: "PATCH_APPLY_COMPLETED", data: { patchId: "p-1", files: ["a.css"], hunks: [] } }, C));
+  timeline.apply(ev(3, { type: "PREVIEW_UPDATED", data: { patchId: "p-1", files: ["a.css"], cssOnly: true } }, C));
+  // The patch was fetched while it still stood.
+  timeline.setPatch({ patchId: "p-1", commandId: C, state: "APPLIED" } as Patch);
+  assert.deepEqual(timeline.appliedPatches(), ["p-1"]);
+  timeline.apply(ev(4, { type: "PREVIEW_UPDATED", data: { files: ["a.css"], cssOnly: true } }, C));
+  timeline.apply(
+    ev(5, { type: "PATCH_FAILED", data: { summary: "the page broke", rolledBack: true, willRetry: true, logsUrl: "x" } }, C),
+  );
+  const entry = timeline.commands.get(C)!;
+  assert.equal(entry.patches.get("p-1")!.state, "ROLLED_BACK");
+  assert.deepEqual(timeline.appliedPatches(), []);
+  // A late answer to the first fetch does not bring it back.
+  timeline.setPatch({ patchId: "p-1", commandId: C, state: "APPLIED" } as Patch);
+  assert.equal(entry.patches.get("p-1")!.state, "ROLLED_BACK");
+  // The re-inference's patch stands.
+  timeline.apply(ev(6, { type: "PATCH_APPLY_COMPLETED", data: { patchId: "p-2", files: ["a.css"], hunks: [] } }, C));
+  timeline.apply(ev(7, { type: "COMMAND_STATUS", data: { status: "READY" } }, C));
+  assert.deepEqual(timeline.appliedPatches(), ["p-2"]);
+});
+
 test("the chip follows the oldest running command, else the newest", () => {
   const timeline = new Timeline();
   timeline.apply(ev(1, { type: "COMMAND_STATUS", data: { status: "QUEUED" } }, "a"));

@@ -96,21 +96,27 @@ export class Timeline {
       case "PATCH_FAILED":
         entry.errorSummary = event.data.summary;
         entry.logsUrl = event.data.logsUrl;
+        // Rolled back = the workspace is as before the command: every patch it applied so far
+        // is undone (one the browser's verification failed after PATCH_APPLY_COMPLETED too).
+        if (event.data.rolledBack) for (const patchId of entry.patchIds) this.markRolledBack(entry, patchId, event.at);
         break;
       case "PATCH_APPLY_COMPLETED":
         if (!entry.patchIds.includes(event.data.patchId)) entry.patchIds.push(event.data.patchId);
         this.patchOwner.set(event.data.patchId, commandId);
         break;
-      case "ROLLBACK_COMPLETED": {
-        entry.rolledBack.add(event.data.patchId);
-        const patch = entry.patches.get(event.data.patchId);
-        if (patch) entry.patches.set(event.data.patchId, { ...patch, state: "ROLLED_BACK", rolledBackAt: event.at });
+      case "ROLLBACK_COMPLETED":
+        this.markRolledBack(entry, event.data.patchId, event.at);
         break;
-      }
       default:
         break;
     }
     return { entry, created, event };
+  }
+
+  private markRolledBack(entry: CommandEntry, patchId: string, at: number): void {
+    entry.rolledBack.add(patchId);
+    const patch = entry.patches.get(patchId);
+    if (patch) entry.patches.set(patchId, { ...patch, state: "ROLLED_BACK", rolledBackAt: at });
   }
 
   /** Records a fetched patch, keeping a rollback already seen in the events. */
