@@ -293,19 +293,22 @@ ${token.description}` : full });
     void attachPage(frame, screen.url, load);
     return frame;
   }
-  function screensView(screens, load) {
+  function screensView(screens, actions) {
     if (screens.length === 0) return null;
-    const holder = h("div", { class: "screen-holder" }, screenView(screens[0], load));
+    const shown = Math.max(0, screens.findIndex((s) => s.name === actions.chosenScreen));
+    const holder = h("div", { class: "screen-holder" }, screenView(screens[shown], actions.loadResource));
     const children = [h("h3", { id: "ref-screens", text: "Screens" })];
     if (screens.length > 1) {
       const picker = h(
         "select",
         { attrs: { "aria-label": "Reference screen" } },
-        ...screens.map((s, i) => h("option", { attrs: { value: String(i) } }, s.name))
+        ...screens.map((s, i) => h("option", { attrs: { value: String(i), ...i === shown ? { selected: "" } : {} } }, s.name))
       );
       picker.addEventListener("change", () => {
         const screen = screens[Number(picker.value)];
-        if (screen) holder.replaceChildren(screenView(screen, load));
+        if (!screen) return;
+        actions.screenChosen(screen.name);
+        holder.replaceChildren(screenView(screen, actions.loadResource));
       });
       children.push(picker);
     }
@@ -357,7 +360,7 @@ ${token.description}` : full });
         const groups = groupTokens(reference.tokens);
         const parts = [
           driftView(reference.driftScore),
-          screensView(reference.screens, actions.loadResource),
+          screensView(reference.screens, actions),
           section("Colours", groups.colors.map(colorItem), "swatches"),
           section("Type scale", groups.typeScale.map(typeItem), "scale"),
           section("Spacing", groups.spacing.map(barItem), "scale"),
@@ -1099,6 +1102,8 @@ ${token.description}` : full });
     subscribing = null;
     referenceState = { kind: "no-session" };
     referenceTimer = null;
+    /** The reference screen the person picked, kept when the pane is drawn again. */
+    chosenScreen = null;
     reloadTimer = null;
     tickTimer = null;
     previewReloads = 0;
@@ -1848,7 +1853,11 @@ ${token.description}` : full });
       this.referenceBody.replaceChildren(
         renderReference(this.referenceState, {
           loadResource: (url) => this.link.resourceSource(url),
-          chooseReferenceFile: canUpload ? () => this.referenceInput.click() : null
+          chooseReferenceFile: canUpload ? () => this.referenceInput.click() : null,
+          chosenScreen: this.chosenScreen,
+          screenChosen: (name) => {
+            this.chosenScreen = name;
+          }
         })
       );
     }

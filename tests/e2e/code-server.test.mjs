@@ -11,9 +11,8 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { crc32 } from "node:zlib";
 
-import { artifactsDir, copySite, devflowBinary, fixtures, launchBrowser, repo, tempDir, track } from "./harness.mjs";
+import { artifactsDir, copySite, devflowBinary, fixtures, launchBrowser, repo, storedZip, tempDir, track } from "./harness.mjs";
 
 const dir = process.env.DEVFLOW_CODE_SERVER_DIR;
 const entry = dir ? join(dir, "node_modules/code-server/out/node/entry.js") : null;
@@ -24,41 +23,6 @@ let browser = null;
 let url = null;
 let workspace = null;
 const work = tempDir("devflow-code-server-");
-
-/** A zip of stored (uncompressed) entries: [name, bytes][]. */
-function storedZip(entries) {
-  const locals = [];
-  const central = [];
-  let offset = 0;
-  for (const [name, data] of entries) {
-    const fileName = Buffer.from(name);
-    const header = Buffer.alloc(30);
-    header.writeUInt32LE(0x04034b50, 0);
-    header.writeUInt16LE(20, 4);
-    header.writeUInt32LE(crc32(data), 14);
-    header.writeUInt32LE(data.length, 18);
-    header.writeUInt32LE(data.length, 22);
-    header.writeUInt16LE(fileName.length, 26);
-    const entry = Buffer.alloc(46);
-    entry.writeUInt32LE(0x02014b50, 0);
-    entry.writeUInt16LE(20, 4);
-    entry.writeUInt16LE(20, 6);
-    header.copy(entry, 8, 6, 26); // flags … sizes, as in the local header
-    entry.writeUInt16LE(fileName.length, 28);
-    entry.writeUInt32LE(offset, 42);
-    locals.push(header, fileName, data);
-    central.push(entry, fileName);
-    offset += header.length + fileName.length + data.length;
-  }
-  const directory = Buffer.concat(central);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(directory.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, directory, end]);
-}
 
 /** Polls `check` (in the webview, out of reach of page.waitForFunction) until it is truthy. */
 async function until(what, check, timeout = 30_000) {

@@ -9,7 +9,7 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
-import { artifactsDir, copySite, Daemon, fixtures, launchBrowser, repo, tempDir } from "./harness.mjs";
+import { artifactsDir, copySite, Daemon, fixtures, launchBrowser, repo, storedZip, tempDir } from "./harness.mjs";
 
 const TOKEN = "e2e-token-0123456789abcdef";
 const artifacts = artifactsDir();
@@ -440,6 +440,26 @@ test("the FrontSwatch side shows the reference's tokens and drift score, or says
   await shot(page, "reference");
   await page.emulateMedia({ colorScheme: "dark" });
   await shot(page, "reference-dark");
+
+  // Two screens: the one picked stays shown when the pane is drawn again (the reference is
+  // refetched on every REFERENCE_UPDATED and DRIFT_REPORT).
+  const tokens = readFileSync(join(fixtures, "tokens/dtcg-small/tokens.json"));
+  const icon = readFileSync(join(fixtures, "sites/html5-boilerplate/icon.png"));
+  const zip = storedZip([
+    ["tokens.json", tokens],
+    ["screens/about.html", Buffer.from("<!doctype html><h1>About</h1>")],
+    ["screens/home.png", icon],
+  ]);
+  const upload = () => page.locator("#reference-input").setInputFiles({ name: "reference.zip", mimeType: "application/zip", buffer: zip });
+  await upload();
+  await body.locator(".screens select").waitFor();
+  await body.locator(".screens select").selectOption({ label: "home" });
+  await body.locator("img.screen").waitFor();
+  const drawn = await body.locator(".reference").elementHandle();
+  await upload();
+  await waitFor(async () => (await drawn.evaluate((el) => !el.isConnected)) || null, "the pane drawn again");
+  await body.locator("img.screen").waitFor();
+  assert.equal(await body.locator(".screens select option:checked").textContent(), "home");
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });

@@ -59,6 +59,8 @@ export class Panel {
   private subscribing: Promise<void> | null = null;
   private referenceState: ReferenceState = { kind: "no-session" };
   private referenceTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The reference screen the person picked, kept when the pane is drawn again. */
+  private chosenScreen: string | null = null;
   private reloadTimer: ReturnType<typeof setTimeout> | null = null;
   private tickTimer: ReturnType<typeof setInterval> | null = null;
   private previewReloads = 0;
@@ -1060,6 +1062,10 @@ export class Panel {
       renderReference(this.referenceState, {
         loadResource: (url) => this.link.resourceSource(url),
         chooseReferenceFile: canUpload ? () => this.referenceInput.click() : null,
+        chosenScreen: this.chosenScreen,
+        screenChosen: (name) => {
+          this.chosenScreen = name;
+        },
       }),
     );
   }

@@ -152,19 +152,23 @@ function screenView(screen: ReferenceScreen, load: LoadResource): HTMLElement {
   return frame;
 }
 
-function screensView(screens: ReferenceScreen[], load: LoadResource): HTMLElement | null {
+function screensView(screens: ReferenceScreen[], actions: ReferenceActions): HTMLElement | null {
   if (screens.length === 0) return null;
-  const holder = h("div", { class: "screen-holder" }, screenView(screens[0]!, load));
+  // The pane is drawn again whenever the reference is refetched: keep the person's choice.
+  const shown = Math.max(0, screens.findIndex((s) => s.name === actions.chosenScreen));
+  const holder = h("div", { class: "screen-holder" }, screenView(screens[shown]!, actions.loadResource));
   const children: HTMLElement[] = [h("h3", { id: "ref-screens", text: "Screens" })];
   if (screens.length > 1) {
     const picker = h(
       "select",
       { attrs: { "aria-label": "Reference screen" } },
-      ...screens.map((s, i) => h("option", { attrs: { value: String(i) } }, s.name)),
+      ...screens.map((s, i) => h("option", { attrs: { value: String(i), ...(i === shown ? { selected: "" } : {}) } }, s.name)),
     );
     picker.addEventListener("change", () => {
       const screen = screens[Number(picker.value)];
-      if (screen) holder.replaceChildren(screenView(screen, load));
+      if (!screen) return;
+      actions.screenChosen(screen.name);
+      holder.replaceChildren(screenView(screen, actions.loadResource));
     });
     children.push(picker);
   }
@@ -203,6 +207,10 @@ export interface ReferenceActions {
   loadResource: LoadResource;
   /** Offered in the empty state when the daemon can take a reference. */
   chooseReferenceFile: (() => void) | null;
+  /** The screen the person last picked (by name); the first screen when absent. */
+  chosenScreen: string | null;
+  /** The person picked another screen. */
+  screenChosen: (name: string) => void;
 }
 
 /** The FrontSwatch pane's body for a state. */
@@ -229,7 +237,7 @@ export function renderReference(state: ReferenceState, actions: ReferenceActions
       const groups = groupTokens(reference.tokens);
       const parts = [
         driftView(reference.driftScore),
-        screensView(reference.screens, actions.loadResource),
+        screensView(reference.screens, actions),
         section("Colours", groups.colors.map(colorItem), "swatches"),
         section("Type scale", groups.typeScale.map(typeItem), "scale"),
         section("Spacing", groups.spacing.map(barItem), "scale"),
