@@ -66,3 +66,32 @@ pub async fn wait_final(client: &mut impl Client, session_id: &str, command_id: 
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
 }
+
+/// `command/submit` of `instruction` to the session, waited on until final.
+pub async fn instruct(client: &mut impl Client, session_id: &str, instruction: &str) -> Value {
+    let params = json!({"sessionId": session_id, "instruction": instruction});
+    submit_and_wait(client, session_id, "command/submit", params).await
+}
+
+/// `patch/apply` of `diff` to the session, waited on until final.
+pub async fn apply_diff(client: &mut impl Client, session_id: &str, diff: &str) -> Value {
+    let params = json!({"sessionId": session_id, "unified_diff": diff});
+    submit_and_wait(client, session_id, "patch/apply", params).await
+}
+
+async fn submit_and_wait(
+    client: &mut impl Client,
+    session_id: &str,
+    method: &str,
+    params: Value,
+) -> Value {
+    let submitted = client
+        .call(method, params)
+        .await
+        .unwrap_or_else(|e| panic!("{method}: {e:?}"));
+    let command_id = submitted["commandId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{method} answered without a commandId: {submitted}"))
+        .to_string();
+    wait_final(client, session_id, &command_id).await
+}

@@ -15,7 +15,7 @@ use std::time::Duration;
 use devflow_tests::daemon::TOKEN;
 use devflow_tests::fixtures::{copy_site, tree_sha256};
 use devflow_tests::screens::{chromium, fixture_tokens, reference_zip, render};
-use devflow_tests::session::{running_session, wait_final};
+use devflow_tests::session::{apply_diff, instruct, running_session};
 use devflow_tests::{Client, Daemon, RestClient};
 use devflow_visual::Picture;
 use serde_json::{json, Value};
@@ -59,29 +59,11 @@ async fn setup(site_name: &str, env: &[(&str, &str)]) -> Setup {
 impl Setup {
     /// `patch/apply` of `diff`, waited on until final.
     async fn apply(&mut self, diff: &str) -> Value {
-        let submitted = self
-            .client
-            .call(
-                "patch/apply",
-                json!({"sessionId": self.session_id, "unified_diff": diff}),
-            )
-            .await
-            .unwrap();
-        let command_id = submitted["commandId"].as_str().unwrap().to_string();
-        wait_final(&mut self.client, &self.session_id, &command_id).await
+        apply_diff(&mut self.client, &self.session_id, diff).await
     }
 
     async fn instruct(&mut self, instruction: &str) -> Value {
-        let submitted = self
-            .client
-            .call(
-                "command/submit",
-                json!({"sessionId": self.session_id, "instruction": instruction}),
-            )
-            .await
-            .unwrap();
-        let command_id = submitted["commandId"].as_str().unwrap().to_string();
-        wait_final(&mut self.client, &self.session_id, &command_id).await
+        instruct(&mut self.client, &self.session_id, instruction).await
     }
 
     /// GET of a URL the daemon handed out, with the token.

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use devflow_tests::daemon::TOKEN;
 use devflow_tests::fixtures::copy_site;
 use devflow_tests::screens::{chromium, fixture_tokens, reference_zip, render};
-use devflow_tests::session::{running_session, wait_final};
+use devflow_tests::session::{instruct, running_session};
 use devflow_tests::{Client, Daemon, RestClient};
 use devflow_visual::Picture;
 use serde_json::{json, Value};
@@ -111,16 +111,7 @@ struct Session {
 
 impl Session {
     async fn instruct(&mut self, instruction: &str) -> Value {
-        let submitted = self
-            .client
-            .call(
-                "command/submit",
-                json!({"sessionId": self.session_id, "instruction": instruction}),
-            )
-            .await
-            .unwrap();
-        let command_id = submitted["commandId"].as_str().unwrap().to_string();
-        wait_final(&mut self.client, &self.session_id, &command_id).await
+        instruct(&mut self.client, &self.session_id, instruction).await
     }
 }
 

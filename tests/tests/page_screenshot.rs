@@ -12,10 +12,10 @@ use devflow_tests::daemon::TOKEN;
 use devflow_tests::fake_models::{FakeConverse, Reply};
 use devflow_tests::fixtures::copy_site;
 use devflow_tests::screens::{chromium, reference_zip};
-use devflow_tests::session::{running_session, wait_final};
+use devflow_tests::session::{instruct, running_session};
 use devflow_tests::{Client, Daemon, RestClient};
 use devflow_visual::Picture;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const LITE: &str = "us.amazon.nova-lite-v1:0";
 const MICRO: &str = "us.amazon.nova-micro-v1:0";
@@ -25,18 +25,6 @@ const RED_DIFF: &str = "--- a/css/style.css\n+++ b/css/style.css\n@@ -13,7 +13,7
 
 /// After [`RED_DIFF`]: the text turns near-black.
 const DARK_DIFF: &str = "--- a/css/style.css\n+++ b/css/style.css\n@@ -13,7 +13,7 @@\n    ========================================================================== */\n \n html {\n-  color: #c00000;\n+  color: #111;\n   font-size: 1em;\n   line-height: 1.4;\n }\n";
-
-async fn submit(client: &mut RestClient, session_id: &str, instruction: &str) -> Value {
-    let submitted = client
-        .call(
-            "command/submit",
-            json!({"sessionId": session_id, "instruction": instruction}),
-        )
-        .await
-        .unwrap();
-    let command_id = submitted["commandId"].as_str().unwrap().to_string();
-    wait_final(client, session_id, &command_id).await
-}
 
 /// GET of a URL the daemon handed out, with the token.
 async fn bytes_of(url: &str) -> Vec<u8> {
@@ -96,7 +84,7 @@ async fn nova_lite_sees_the_page_now_beside_the_reference_screen_and_micro_sees_
         .unwrap();
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
 
-    let command = submit(&mut client, &session_id, "make the text red").await;
+    let command = instruct(&mut client, &session_id, "make the text red").await;
     assert_eq!(command["status"], "READY", "{command:#}");
     assert_eq!(command["verification"]["mode"], "browser", "{command:#}");
     let sent = fake.requests_for(LITE);
@@ -139,7 +127,7 @@ async fn nova_lite_sees_the_page_now_beside_the_reference_screen_and_micro_sees_
         )
         .await
         .unwrap();
-    let command = submit(&mut client, &session_id, "make the text darker").await;
+    let command = instruct(&mut client, &session_id, "make the text darker").await;
     assert_eq!(command["status"], "READY", "{command:#}");
     let sent = fake.requests_for(MICRO);
     assert_eq!(sent.len(), 1);

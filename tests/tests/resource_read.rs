@@ -15,7 +15,7 @@ use base64::Engine as _;
 use devflow_tests::client::LspClient;
 use devflow_tests::daemon::TOKEN;
 use devflow_tests::fixtures::{copy_site, fixtures_dir};
-use devflow_tests::session::{create_dir_session, running_session, wait_final};
+use devflow_tests::session::{apply_diff, create_dir_session, running_session};
 use devflow_tests::{Client, Daemon, WsClient};
 use devflow_visual::Picture;
 use serde_json::{json, Value};
@@ -283,15 +283,11 @@ async fn screenshots_read_over_lsp_are_the_pngs_the_http_route_serves() {
 
     let mut lsp = LspClient::start(&state).await;
     let (sid, _) = running_session(&mut lsp, &site).await;
-    let submitted = lsp
-        .call(
-            "patch/apply",
-            json!({ "sessionId": sid, "unified_diff": VISIBLE_CSS_DIFF }),
-        )
-        .await
-        .expect("patch/apply");
-    let command_id = submitted["commandId"].as_str().unwrap().to_string();
-    let command = wait_final(&mut lsp, &sid, &command_id).await;
+    let command = apply_diff(&mut lsp, &sid, VISIBLE_CSS_DIFF).await;
+    let command_id = command["commandId"]
+        .as_str()
+        .expect("commandId")
+        .to_string();
     assert_eq!(command["status"], "READY", "{command}");
     let shots = command["screenshots"].as_array().expect("screenshots");
     assert!(
