@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::daemon::{check, copy_dir, DaemonProcess};
-use crate::latency::{subscribe_ws, wait_for, wait_for_status, Arrival};
+use crate::latency::{start_session, subscribe_ws, wait_for, wait_for_status, Arrival};
 use crate::stats::{summarize, Table};
 
 /// The two states the site alternates between, and the instruction that leads to each.
@@ -171,20 +171,15 @@ impl Bench<'_> {
             .await
             .context("PATCH /sessions/{id}/settings")?;
         check(response, 200, "PATCH /sessions/{id}/settings").await?;
-        let response = self
-            .http
-            .post(self.url("/start"))
-            .bearer_auth(&self.daemon.token)
-            .send()
-            .await
-            .context("POST /sessions/{id}/start")?;
-        check(response, 202, "POST /sessions/{id}/start").await?;
-        wait_for(&mut self.arrivals, &mut self.last_seq, |e| {
-            e.get("type").and_then(Value::as_str) == Some("SESSION_READY")
-        })
+        let start_url = self.url("/start");
+        start_session(
+            self.daemon,
+            &self.http,
+            &start_url,
+            &mut self.arrivals,
+            &mut self.last_seq,
+        )
         .await
-        .context("waiting for SESSION_READY")?;
-        Ok(())
     }
 
     /// One instruction to the builtin proposer; returns its timings and the diff it applied.

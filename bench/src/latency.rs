@@ -158,6 +158,30 @@ pub(crate) async fn wait_for_status(
     .map(|arrival| arrival.at)
 }
 
+/// Starts a session (`POST {start_url}`, its `/start`) and reads arrivals until its
+/// SESSION_READY.
+pub(crate) async fn start_session(
+    daemon: &DaemonProcess,
+    http: &reqwest::Client,
+    start_url: &str,
+    arrivals: &mut mpsc::UnboundedReceiver<Arrival>,
+    last_seq: &mut u64,
+) -> anyhow::Result<()> {
+    let response = http
+        .post(start_url)
+        .bearer_auth(&daemon.token)
+        .send()
+        .await
+        .context("POST /sessions/{id}/start")?;
+    crate::daemon::check(response, 202, "POST /sessions/{id}/start").await?;
+    wait_for(arrivals, last_seq, |e| {
+        e.get("type").and_then(Value::as_str) == Some("SESSION_READY")
+    })
+    .await
+    .context("waiting for SESSION_READY")?;
+    Ok(())
+}
+
 /// Reads arrivals until one matches `wanted`; returns it. Also checks that seqs only go up.
 pub(crate) async fn wait_for(
     arrivals: &mut mpsc::UnboundedReceiver<Arrival>,

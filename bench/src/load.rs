@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::daemon::{copy_dir, DaemonProcess};
+use crate::daemon::{check, copy_dir, DaemonProcess};
 use crate::stats::{summarize, Table};
 use crate::ws::{self, Socket};
 
@@ -333,7 +333,7 @@ async fn run_phase(
                     .send()
                     .await
                     .context("PATCH /sessions/{id}/settings")?;
-                expect_status(response, 200, "PATCH /sessions/{id}/settings").await?;
+                check(response, 200, "PATCH /sessions/{id}/settings").await?;
                 Ok::<_, anyhow::Error>(id)
             }
         })
@@ -526,7 +526,7 @@ async fn start_sessions(
                 .send()
                 .await
                 .context("POST /sessions/{id}/start")?;
-            expect_status(response, 202, "POST /sessions/{id}/start").await
+            check(response, 202, "POST /sessions/{id}/start").await
         })
         .buffer_unordered(SETUP_CONCURRENCY)
         .try_collect::<Vec<_>>()
@@ -670,7 +670,7 @@ async fn submit(
         .send()
         .await
         .context("POST /sessions/{id}/commands")?;
-    let body = expect_status(response, 202, "POST /sessions/{id}/commands").await?;
+    let body = check(response, 202, "POST /sessions/{id}/commands").await?;
     body.get("commandId")
         .and_then(Value::as_str)
         .map(str::to_string)
@@ -1326,23 +1326,6 @@ async fn metric(daemon: &DaemonProcess, http: &reqwest::Client, name: &str) -> O
     text.lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|value| value.trim().parse().ok())
-}
-
-/// The JSON body of an answer with the expected status, else an error naming both.
-async fn expect_status(
-    response: reqwest::Response,
-    expected: u16,
-    what: &str,
-) -> anyhow::Result<Value> {
-    let status = response.status();
-    let body: Value = response
-        .json()
-        .await
-        .with_context(|| format!("{what}: the body is not JSON"))?;
-    if status.as_u16() != expected {
-        bail!("{what} answered {status}: {body}");
-    }
-    Ok(body)
 }
 
 /// `60s`, `2m`, `1500ms`, `1h`, or a bare number of seconds.

@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::daemon::{check, copy_dir, DaemonProcess};
-use crate::latency::{subscribe_ws, wait_for, wait_for_status, Arrival};
+use crate::latency::{start_session, subscribe_ws, wait_for, wait_for_status, Arrival};
 use crate::stats::{summarize, Table};
 
 const HERO_HTML: &str = "  <section class=\"hero\">\n    <h2>Harbor</h2>\n    <p>Ship calmer interfaces with one set of tokens.</p>\n  </section>\n";
@@ -229,12 +229,15 @@ impl Side {
             .send()
             .await?;
         check(response, 200, "PATCH /sessions/{id}/settings").await?;
-        side.post(daemon, http, "/start", Value::Null).await?;
-        wait_for(&mut side.arrivals, &mut side.last_seq, |e| {
-            e.get("type").and_then(Value::as_str) == Some("SESSION_READY")
-        })
-        .await
-        .context("waiting for SESSION_READY")?;
+        let start_url = side.url(daemon, "/start");
+        start_session(
+            daemon,
+            http,
+            &start_url,
+            &mut side.arrivals,
+            &mut side.last_seq,
+        )
+        .await?;
         Ok(side)
     }
 

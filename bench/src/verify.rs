@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::daemon::{check, copy_dir, DaemonProcess};
-use crate::latency::{subscribe_ws, wait_for, wait_for_status, Arrival};
+use crate::latency::{start_session, subscribe_ws, wait_for, wait_for_status, Arrival};
 use crate::stats::{summarize, Table};
 
 #[derive(clap::Args)]
@@ -47,22 +47,8 @@ pub struct VerifyArgs {
     pub fixtures: PathBuf,
     /// After a hand edit, how long before the next command (a person reads the page first);
     /// 0 sends it at once, so the command waits for the look the edit started.
-    #[arg(long, default_value = "2s", value_parser = humantime_duration)]
+    #[arg(long, default_value = "2s", value_parser = crate::load::parse_duration)]
     pub think: Duration,
-}
-
-fn humantime_duration(text: &str) -> Result<Duration, String> {
-    let (number, unit) = text
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or((text, "ms"), |at| text.split_at(at));
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("not a duration: {text}"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(number)),
-        "s" => Ok(Duration::from_secs(number)),
-        _ => Err(format!("not a duration (use ms or s): {text}")),
-    }
 }
 
 /// One daemon with a running session on its own copy of the site.
@@ -241,19 +227,15 @@ impl Side {
             last_seq: 0,
             site,
         };
-        let response = side
-            .http
-            .post(side.url("/start"))
-            .bearer_auth(&side.daemon.token)
-            .send()
-            .await
-            .context("POST /sessions/{id}/start")?;
-        check(response, 202, "POST /sessions/{id}/start").await?;
-        wait_for(&mut side.arrivals, &mut side.last_seq, |e| {
-            e.get("type").and_then(Value::as_str) == Some("SESSION_READY")
-        })
-        .await
-        .context("waiting for SESSION_READY")?;
+        let start_url = side.url("/start");
+        start_session(
+            &side.daemon,
+            &side.http,
+            &start_url,
+            &mut side.arrivals,
+            &mut side.last_seq,
+        )
+        .await?;
         Ok(side)
     }
 
