@@ -220,15 +220,7 @@ impl BrowserChecks {
     /// Loads `url` at every [`VIEWPORTS`] entry at once, each watched for [`WATCH`] with a
     /// screenshot. Fails as a whole when any viewport fails (the first failure is returned).
     pub async fn look(&self, url: &str) -> Result<Vec<ViewLook>, LookError> {
-        let running = match &self.inner {
-            Ok(running) => running,
-            Err(reason) => return Err(LookError::Unavailable(reason.clone())),
-        };
-        let checks = VIEWPORTS.map(|viewport| async move {
-            let check = running.check(url, viewport.viewport).await?;
-            Ok::<_, LookError>(ViewLook { viewport, check })
-        });
-        let [desktop, mobile] = checks;
+        let [desktop, mobile] = VIEWPORTS.map(|viewport| self.look_at(url, viewport));
         let started = Instant::now();
         let (desktop, mobile) = tokio::join!(desktop, mobile);
         tracing::debug!(
