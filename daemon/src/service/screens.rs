@@ -230,11 +230,7 @@ impl Service {
         let service = self.clone();
         let session_id = command.session_id.clone();
         let computed = tokio::task::spawn_blocking(move || {
-            let screen = service
-                .reference_bundle(&session_id)
-                .ok()
-                .flatten()
-                .and_then(|bundle| screen_for_page(bundle.screens, "/"));
+            let screen = service.entry_page_screen(&session_id);
             let pictures = compare_views(&before, &after);
             let fidelity = screen.and_then(|screen| fidelity_to(&screen, &before, &after));
             (pictures, fidelity)
@@ -523,13 +519,17 @@ impl Service {
             return None;
         }
         let (service, session_id) = (self.clone(), session_id.to_string());
-        tokio::task::spawn_blocking(move || {
-            let bundle = service.reference_bundle(&session_id).ok().flatten()?;
-            screen_for_page(bundle.screens, "/")
-        })
-        .await
-        .ok()
-        .flatten()
+        tokio::task::spawn_blocking(move || service.entry_page_screen(&session_id))
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// The reference's PNG screen of the entry page (`/`, the page the pictures show), read
+    /// from the state dir: blocking.
+    fn entry_page_screen(&self, session_id: &str) -> Option<ScreenFile> {
+        let bundle = self.reference_bundle(session_id).ok().flatten()?;
+        screen_for_page(bundle.screens, "/")
     }
 }
 
