@@ -119,3 +119,28 @@ async fn on_a_folder_a_saved_stylesheet_is_announced_to_the_page() {
     assert_eq!(message["files"], serde_json::json!(["style.css"]));
     assert_eq!(message["cssOnly"], true);
 }
+
+/// The nice value of a running process (field 19 of `/proc/PID/stat`).
+#[cfg(target_os = "linux")]
+fn nice_of(pid: u32) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    after_name.split(' ').nth(16).unwrap().parse().unwrap()
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_proxy_runs_below_the_priority_it_was_started_with_unless_told_otherwise() {
+    let ours = nice_of(std::process::id());
+    let default = ProxyProcess::start(&["--upstream", "http://127.0.0.1:9"]);
+    assert_eq!(nice_of(default.child.id()), (ours + 5).min(19));
+    let kept = ProxyProcess::start(&["--upstream", "http://127.0.0.1:9", "--nice", "0"]);
+    assert_eq!(nice_of(kept.child.id()), ours);
+    let lowered = ProxyProcess::start(&["--upstream", "http://127.0.0.1:9", "--nice", "12"]);
+    assert_eq!(nice_of(lowered.child.id()), (ours + 12).min(19));
+    let refused = Command::new(binary())
+        .args(["proxy", "--upstream", "http://127.0.0.1:9", "--nice", "-3"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success(), "a negative increment is refused");
+}

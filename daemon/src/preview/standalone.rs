@@ -27,14 +27,31 @@ pub struct ProxyArgs {
     /// A host name the proxy may be reached by besides IP addresses and localhost.
     #[arg(long = "allow-host")]
     pub allow_hosts: Vec<String>,
+    /// How much to lower the proxy's scheduling priority (Unix nice increment; 0 keeps it).
+    /// When the machine is busy, a lower priority lets the browser and the dev server on
+    /// either side of the proxy run first while the proxy's requests queue up, so it wakes
+    /// once for several of them instead of preempting one of them for each.
+    #[arg(long, default_value_t = DEFAULT_NICE, value_parser = clap::value_parser!(i32).range(0..=19))]
+    pub nice: i32,
 }
+
+/// Measured in BENCHMARKS.md §3: at 0 the proxy is woken (and preempts the load) for about
+/// every request; at 5 about three requests wait for each wake-up, as they do for nginx.
+const DEFAULT_NICE: i32 = 5;
 
 /// Runs on a runtime of its own until Ctrl-C / SIGTERM; the exit code.
 ///
 /// One thread: the proxy shares the machine with the dev server and the browser, and a
 /// single event loop (as nginx runs one worker) spends less on cross-thread wake-ups than a
-/// work-stealing pool.
+/// work-stealing pool. Its priority is lowered first (`--nice`), so every thread it starts
+/// runs at the lowered one.
 pub fn main(args: ProxyArgs) -> std::process::ExitCode {
+    if let Err(error) = lower_priority(args.nice) {
+        eprintln!(
+            "devflow proxy: cannot lower the priority by {}: {error}",
+            args.nice
+        );
+    }
     let threads = std::env::var("DEVFLOW_PROXY_THREADS")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
@@ -60,6 +77,29 @@ pub fn main(args: ProxyArgs) -> std::process::ExitCode {
             std::process::ExitCode::from(3)
         }
     }
+}
+
+/// Adds `increment` to the calling thread's nice value (on Linux, nice is per thread, and
+/// threads started afterwards inherit it).
+fn lower_priority(increment: i32) -> std::io::Result<()> {
+    if increment == 0 {
+        return Ok(());
+    }
+    // nice(2) may legitimately return -1, so success is told by errno.
+    // SAFETY: nice(2) only changes this thread's scheduling priority.
+    unsafe {
+        #[cfg(target_os = "linux")]
+        {
+            *libc::__errno_location() = 0;
+        }
+        if libc::nice(increment) == -1 {
+            let error = std::io::Error::last_os_error();
+            if error.raw_os_error() != Some(0) {
+                return Err(error);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Runs until Ctrl-C / SIGTERM.
