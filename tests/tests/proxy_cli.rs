@@ -120,27 +120,37 @@ async fn on_a_folder_a_saved_stylesheet_is_announced_to_the_page() {
     assert_eq!(message["cssOnly"], true);
 }
 
-/// The nice value of a running process (field 19 of `/proc/PID/stat`).
+/// The scheduling policy of a running process (field 41 of `/proc/PID/stat`).
 #[cfg(target_os = "linux")]
-fn nice_of(pid: u32) -> i32 {
+fn policy_of(pid: u32) -> i32 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-    after_name.split(' ').nth(16).unwrap().parse().unwrap()
+    after_name.split(' ').nth(38).unwrap().parse().unwrap()
 }
 
 #[cfg(target_os = "linux")]
 #[tokio::test]
-async fn the_proxy_runs_below_the_priority_it_was_started_with_unless_told_otherwise() {
-    let ours = nice_of(std::process::id());
+async fn the_proxy_runs_under_batch_scheduling_unless_told_otherwise() {
+    const SCHED_OTHER: i32 = 0;
+    const SCHED_BATCH: i32 = 3;
+    assert_eq!(policy_of(std::process::id()), SCHED_OTHER);
     let default = ProxyProcess::start(&["--upstream", "http://127.0.0.1:9"]);
-    assert_eq!(nice_of(default.child.id()), (ours + 5).min(19));
-    let kept = ProxyProcess::start(&["--upstream", "http://127.0.0.1:9", "--nice", "0"]);
-    assert_eq!(nice_of(kept.child.id()), ours);
-    let lowered = ProxyProcess::start(&["--upstream", "http://127.0.0.1:9", "--nice", "12"]);
-    assert_eq!(nice_of(lowered.child.id()), (ours + 12).min(19));
+    assert_eq!(policy_of(default.child.id()), SCHED_BATCH);
+    let normal =
+        ProxyProcess::start(&["--upstream", "http://127.0.0.1:9", "--scheduling", "normal"]);
+    assert_eq!(policy_of(normal.child.id()), SCHED_OTHER);
     let refused = Command::new(binary())
-        .args(["proxy", "--upstream", "http://127.0.0.1:9", "--nice", "-3"])
+        .args([
+            "proxy",
+            "--upstream",
+            "http://127.0.0.1:9",
+            "--scheduling",
+            "fifo",
+        ])
         .output()
         .unwrap();
-    assert!(!refused.status.success(), "a negative increment is refused");
+    assert!(
+        !refused.status.success(),
+        "only batch and normal are offered"
+    );
 }

@@ -27,30 +27,31 @@ pub struct ProxyArgs {
     /// A host name the proxy may be reached by besides IP addresses and localhost.
     #[arg(long = "allow-host")]
     pub allow_hosts: Vec<String>,
-    /// How much to lower the proxy's scheduling priority (Unix nice increment; 0 keeps it).
-    /// When the machine is busy, a lower priority lets the browser and the dev server on
-    /// either side of the proxy run first while the proxy's requests queue up, so it wakes
-    /// once for several of them instead of preempting one of them for each.
-    #[arg(long, default_value_t = DEFAULT_NICE, value_parser = clap::value_parser!(i32).range(0..=19))]
-    pub nice: i32,
+    /// How the kernel schedules the proxy. `batch` (Linux's SCHED_BATCH): a request that
+    /// wakes the proxy does not interrupt the dev server or the browser running beside it;
+    /// on a busy machine the proxy then finds several requests waiting each time it runs. On
+    /// an idle core it runs at once, as with `normal` (the policy it was started with).
+    #[arg(long, value_enum, default_value_t = Scheduling::Batch)]
+    pub scheduling: Scheduling,
 }
 
-/// Measured in BENCHMARKS.md §3: at 0 the proxy is woken (and preempts the load) for about
-/// every request; at 5 about three requests wait for each wake-up, as they do for nginx.
-const DEFAULT_NICE: i32 = 5;
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scheduling {
+    Batch,
+    Normal,
+}
 
 /// Runs on a runtime of its own until Ctrl-C / SIGTERM; the exit code.
 ///
 /// One thread: the proxy shares the machine with the dev server and the browser, and a
 /// single event loop (as nginx runs one worker) spends less on cross-thread wake-ups than a
-/// work-stealing pool. Its priority is lowered first (`--nice`), so every thread it starts
-/// runs at the lowered one.
+/// work-stealing pool. Its scheduling policy is set first (`--scheduling`), so every thread
+/// it starts inherits it.
 pub fn main(args: ProxyArgs) -> std::process::ExitCode {
-    if let Err(error) = lower_priority(args.nice) {
-        eprintln!(
-            "devflow proxy: cannot lower the priority by {}: {error}",
-            args.nice
-        );
+    if args.scheduling == Scheduling::Batch {
+        if let Err(error) = schedule_as_batch() {
+            eprintln!("devflow proxy: cannot switch to batch scheduling: {error}");
+        }
     }
     let threads = std::env::var("DEVFLOW_PROXY_THREADS")
         .ok()
@@ -79,27 +80,26 @@ pub fn main(args: ProxyArgs) -> std::process::ExitCode {
     }
 }
 
-/// Adds `increment` to the calling thread's nice value (on Linux, nice is per thread, and
-/// threads started afterwards inherit it).
-fn lower_priority(increment: i32) -> std::io::Result<()> {
-    if increment == 0 {
-        return Ok(());
+/// Puts the calling thread under SCHED_BATCH (per thread on Linux; threads started
+/// afterwards inherit it). Measured in BENCHMARKS.md §3: under the normal policy the proxy,
+/// woken for nearly every request, preempts the load generator or the upstream each time.
+#[cfg(target_os = "linux")]
+fn schedule_as_batch() -> std::io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler(2) on this thread (pid 0) with a valid parameter.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
-    // nice(2) may legitimately return -1, so success is told by errno.
-    // SAFETY: nice(2) only changes this thread's scheduling priority.
-    unsafe {
-        #[cfg(target_os = "linux")]
-        {
-            *libc::__errno_location() = 0;
-        }
-        if libc::nice(increment) == -1 {
-            let error = std::io::Error::last_os_error();
-            if error.raw_os_error() != Some(0) {
-                return Err(error);
-            }
-        }
-    }
-    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn schedule_as_batch() -> std::io::Result<()> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "SCHED_BATCH is Linux's",
+    ))
 }
 
 /// Runs until Ctrl-C / SIGTERM.
