@@ -1,4 +1,4 @@
-// Benchmarks of the per-session browser IDE (BENCHMARKS.md §4), against a real
+// Benchmarks of the per-session browser IDE (BENCHMARKS.md §5), against a real
 // `devflow serve` (release build) and code-server installed by scripts/install-editor:
 //   1. editorUrl → workbench visible (explorer rows drawn): cold (a new session: code-server
 //      starts, the extension is installed) and warm (its code-server already runs), p50;

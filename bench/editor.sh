@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The editor benchmarks (BENCHMARKS.md §4): builds the release `devflow`, makes sure
+# The editor benchmarks (BENCHMARKS.md §5): builds the release `devflow`, makes sure
 # code-server and the current extension are installed (scripts/install-editor), and runs
 # bench/editor.mjs with the given flags (--runs N, --requests N).
 set -euo pipefail
