@@ -340,6 +340,13 @@ ${token.description}` : full });
       h("strong", { class: "drift-value" }, `${percent}%`)
     );
   }
+  function referenceRedraw(shown, loaded) {
+    if (shown.kind !== "ready" || loaded.kind !== "ready") return "all";
+    const { driftScore: shownScore, ...shownRest } = shown.reference;
+    const { driftScore: loadedScore, ...loadedRest } = loaded.reference;
+    if (JSON.stringify(shownRest) !== JSON.stringify(loadedRest)) return "all";
+    return shownScore === loadedScore ? "none" : "drift";
+  }
   function renderReference(state, actions) {
     const empty = (title, text, action) => h("div", { class: "empty small" }, h("p", { class: "empty-title" }, title), h("p", { class: "muted" }, text), action);
     switch (state.kind) {
@@ -1600,8 +1607,13 @@ ${token.description}` : full });
         }
       }
       if (sessionId !== this.sessionId) return;
+      const redraw = referenceRedraw(this.referenceState, state);
       this.referenceState = state;
-      this.renderReference();
+      if (redraw === "all") {
+        this.renderReference();
+      } else if (redraw === "drift" && state.kind === "ready") {
+        this.referenceBody.querySelector(".drift")?.replaceWith(driftView(state.reference.driftScore));
+      }
     }
     scheduleReference() {
       if (this.referenceTimer) clearTimeout(this.referenceTimer);

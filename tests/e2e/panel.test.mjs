@@ -441,8 +441,8 @@ test("the FrontSwatch side shows the reference's tokens and drift score, or says
   await page.emulateMedia({ colorScheme: "dark" });
   await shot(page, "reference-dark");
 
-  // Two screens: the one picked stays shown when the pane is drawn again (the reference is
-  // refetched on every REFERENCE_UPDATED and DRIFT_REPORT).
+  // Two screens: the one picked stays shown when the pane is drawn again (on every upload,
+  // and when a refetch after REFERENCE_UPDATED or DRIFT_REPORT brings another reference).
   const tokens = readFileSync(join(fixtures, "tokens/dtcg-small/tokens.json"));
   const icon = readFileSync(join(fixtures, "sites/html5-boilerplate/icon.png"));
   const zip = storedZip([

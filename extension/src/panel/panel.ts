@@ -12,7 +12,7 @@ import {
 } from "./api.ts";
 import { append, clear, h, setLabel } from "./dom.ts";
 import { InputHistory } from "./input-history.ts";
-import { renderReference, type ReferenceState } from "./reference-view.ts";
+import { driftView, referenceRedraw, renderReference, type ReferenceState } from "./reference-view.ts";
 import { CommandCard, renderSessionEvent } from "./timeline-view.ts";
 import { formatElapsed, Timeline, TERMINAL, type Entry } from "./timeline.ts";
 
@@ -783,8 +783,13 @@ export class Panel {
       }
     }
     if (sessionId !== this.sessionId) return;
+    const redraw = referenceRedraw(this.referenceState, state);
     this.referenceState = state;
-    this.renderReference();
+    if (redraw === "all") {
+      this.renderReference();
+    } else if (redraw === "drift" && state.kind === "ready") {
+      this.referenceBody.querySelector(".drift")?.replaceWith(driftView(state.reference.driftScore));
+    }
   }
 
   private scheduleReference(): void {

@@ -176,7 +176,7 @@ function screensView(screens: ReferenceScreen[], actions: ReferenceActions): HTM
   return h("section", { class: "token-group screens", attrs: { "aria-labelledby": "ref-screens" } }, ...children);
 }
 
-function driftView(score: number | null): HTMLElement {
+export function driftView(score: number | null): HTMLElement {
   if (score === null) {
     return h("p", { class: "drift muted" }, "Drift score: not computed yet");
   }
@@ -214,6 +214,19 @@ export interface ReferenceActions {
 }
 
 /** The FrontSwatch pane's body for a state. */
+/**
+ * What a newly loaded state changes in the pane: nothing (the same reference, the same
+ * score: a DRIFT_REPORT or a patch that left both as they were), only the drift score, or
+ * everything. Redrawing the whole pane reloads its screen pictures and resets its scroll.
+ */
+export function referenceRedraw(shown: ReferenceState, loaded: ReferenceState): "none" | "drift" | "all" {
+  if (shown.kind !== "ready" || loaded.kind !== "ready") return "all";
+  const { driftScore: shownScore, ...shownRest } = shown.reference;
+  const { driftScore: loadedScore, ...loadedRest } = loaded.reference;
+  if (JSON.stringify(shownRest) !== JSON.stringify(loadedRest)) return "all";
+  return shownScore === loadedScore ? "none" : "drift";
+}
+
 export function renderReference(state: ReferenceState, actions: ReferenceActions): HTMLElement {
   const empty = (title: string, text: string, action?: HTMLElement | null): HTMLElement =>
     h("div", { class: "empty small" }, h("p", { class: "empty-title" }, title), h("p", { class: "muted" }, text), action);
