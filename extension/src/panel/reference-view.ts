@@ -213,7 +213,6 @@ export interface ReferenceActions {
   screenChosen: (name: string) => void;
 }
 
-/** The FrontSwatch pane's body for a state. */
 /**
  * What a newly loaded state changes in the pane: nothing (the same reference, the same
  * score: a DRIFT_REPORT or a patch that left both as they were), only the drift score, or
@@ -227,6 +226,7 @@ export function referenceRedraw(shown: ReferenceState, loaded: ReferenceState): 
   return shownScore === loadedScore ? "none" : "drift";
 }
 
+/** The FrontSwatch pane's body for a state. */
 export function renderReference(state: ReferenceState, actions: ReferenceActions): HTMLElement {
   const empty = (title: string, text: string, action?: HTMLElement | null): HTMLElement =>
     h("div", { class: "empty small" }, h("p", { class: "empty-title" }, title), h("p", { class: "muted" }, text), action);
