@@ -183,7 +183,29 @@ pub struct FakeConverse {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// The access key id [`FakeConverse::daemon_env`] gives the daemon (it shows in the SigV4
+/// `Authorization` header the fake receives).
+pub const FAKE_AWS_ACCESS_KEY_ID: &str = "AKIDDEVFLOWBLACKBOX";
+
 impl FakeConverse {
+    /// The environment that points a daemon's Bedrock client at this fake: static
+    /// credentials, `us-west-2`, this endpoint, and no instance metadata or AWS files of the
+    /// machine. Callers add the model and other settings.
+    pub fn daemon_env(&self) -> Vec<(&'static str, &str)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", FAKE_AWS_ACCESS_KEY_ID),
+            ("AWS_SECRET_ACCESS_KEY", "devflow-blackbox-secret"),
+            ("AWS_REGION", "us-west-2"),
+            ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &self.url),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_CONFIG_FILE", "/nonexistent/devflow-test/aws-config"),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/devflow-test/aws-credentials",
+            ),
+        ]
+    }
+
     /// Starts on an ephemeral loopback port of the current tokio runtime.
     pub async fn start() -> FakeConverse {
         let state = Arc::new(ConverseState::default());

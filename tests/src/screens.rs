@@ -1,7 +1,7 @@
 //! Reference bundles and rendered screens for the tests that compare pages with a reference:
 //! the Chromium they use ([`chromium`]), a page rendered the way a designer's screen would be
-//! drawn ([`render`]), and a reference zip of the fixture tokens and one PNG screen
-//! ([`reference_zip`]).
+//! drawn ([`render`]), a reference zip of the fixture tokens and one PNG screen
+//! ([`reference_zip`]), and a reference given to a session ([`put_reference`]).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use devflow_browser::{Browser, CheckOptions, LaunchOptions, Viewport};
 
+use crate::daemon::{Daemon, TOKEN};
 use crate::fixtures::fixtures_dir;
 
 /// The Chromium the daemon and the browser tests use; `None` only with
@@ -65,4 +66,26 @@ pub fn reference_zip(screen_png: &[u8]) -> Vec<u8> {
         zip.finish().expect("a zip");
     }
     bytes
+}
+
+/// `PUT /sessions/{id}/reference` with `body` as `content_type` (tokens JSON or a zip): the
+/// status and the JSON answer (the reference, or the error).
+pub async fn put_reference(
+    daemon: &Daemon,
+    session_id: &str,
+    body: Vec<u8>,
+    content_type: &str,
+) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .put(format!(
+            "{}/sessions/{session_id}/reference",
+            daemon.base_url
+        ))
+        .bearer_auth(TOKEN)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use devflow_tests::daemon::TOKEN;
 use devflow_tests::fixtures::{copy_site, tree_sha256};
-use devflow_tests::screens::{chromium, fixture_tokens, reference_zip, render};
+use devflow_tests::screens::{chromium, fixture_tokens, put_reference, reference_zip, render};
 use devflow_tests::session::{apply_diff, instruct, running_session};
 use devflow_tests::{Client, Daemon, RestClient};
 use devflow_visual::Picture;
@@ -269,18 +269,9 @@ async fn every_verified_command_has_pictures_and_only_a_visible_change_changes_p
 }
 
 async fn set_reference(setup: &Setup, body: Vec<u8>, content_type: &str) {
-    let response = reqwest::Client::new()
-        .put(format!(
-            "{}/sessions/{}/reference",
-            setup.daemon.base_url, setup.session_id
-        ))
-        .bearer_auth(TOKEN)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    let (status, answer) =
+        put_reference(&setup.daemon, &setup.session_id, body, content_type).await;
+    assert_eq!(status, 200, "{answer}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,9 +16,8 @@
 
 use std::path::{Path, PathBuf};
 
-use devflow_tests::daemon::TOKEN;
 use devflow_tests::fixtures::copy_site;
-use devflow_tests::screens::{chromium, fixture_tokens, reference_zip, render};
+use devflow_tests::screens::{chromium, fixture_tokens, put_reference, reference_zip, render};
 use devflow_tests::session::{instruct, running_session};
 use devflow_tests::{Client, Daemon, RestClient};
 use devflow_visual::Picture;
@@ -76,18 +75,8 @@ async fn session(daemon: &Daemon, site: &Path, reference: Option<(Vec<u8>, &str)
     let mut client = RestClient::new(daemon);
     let (session_id, preview_url) = running_session(&mut client, site).await;
     if let Some((body, content_type)) = reference {
-        let response = reqwest::Client::new()
-            .put(format!(
-                "{}/sessions/{session_id}/reference",
-                daemon.base_url
-            ))
-            .bearer_auth(TOKEN)
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+        let (status, answer) = put_reference(daemon, &session_id, body, content_type).await;
+        assert_eq!(status, 200, "{answer}");
     }
     client
         .call(

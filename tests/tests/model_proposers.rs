@@ -68,23 +68,12 @@ async fn serve_with_aws_settings_asks_bedrock_and_applies_the_proposed_diff() {
     fake.push([Reply::proposal(&["src/style.css"], DIFF)]);
     let temp = tempfile::tempdir().expect("temp dir");
     let site = copy_site("vite-vanilla", temp.path());
-    let daemon = Daemon::start_with(
-        &temp.path().join("state"),
-        &[
-            ("AWS_ACCESS_KEY_ID", "AKIDDEVFLOWBLACKBOX"),
-            ("AWS_SECRET_ACCESS_KEY", "devflow-blackbox-secret"),
-            ("AWS_REGION", "us-west-2"),
-            ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &fake.url),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-            ("AWS_CONFIG_FILE", "/nonexistent/devflow-test/aws-config"),
-            (
-                "AWS_SHARED_CREDENTIALS_FILE",
-                "/nonexistent/devflow-test/aws-credentials",
-            ),
-            ("DEVFLOW_BEDROCK_MODEL", "us.amazon.nova-lite-v1:0"),
-            ("DEVFLOW_BEDROCK_MAX_TOKENS", "2048"),
-        ],
-    );
+    let mut env = fake.daemon_env();
+    env.extend([
+        ("DEVFLOW_BEDROCK_MODEL", "us.amazon.nova-lite-v1:0"),
+        ("DEVFLOW_BEDROCK_MAX_TOKENS", "2048"),
+    ]);
+    let daemon = Daemon::start_with(&temp.path().join("state"), &env);
     let (status, command) = run_command(&daemon, &site, "make the counter button rounder").await;
     assert_eq!(status["status"], "READY", "{status} {command}");
     let css = std::fs::read_to_string(site.join("src/style.css")).expect("style.css");

@@ -48,23 +48,12 @@ async fn nova_lite_sees_the_page_now_beside_the_reference_screen_and_micro_sees_
     fake.push_for(MICRO, [Reply::proposal(&["css/style.css"], DARK_DIFF)]);
     let temp = tempfile::tempdir().unwrap();
     let site = copy_site("html5-boilerplate", temp.path());
-    let daemon = Daemon::start_with(
-        &temp.path().join("state"),
-        &[
-            ("DEVFLOW_PROPOSER", "bedrock"),
-            ("AWS_ACCESS_KEY_ID", "AKIDDEVFLOWBLACKBOX"),
-            ("AWS_SECRET_ACCESS_KEY", "devflow-blackbox-secret"),
-            ("AWS_REGION", "us-west-2"),
-            ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &fake.url),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-            ("AWS_CONFIG_FILE", "/nonexistent/devflow-test/aws-config"),
-            (
-                "AWS_SHARED_CREDENTIALS_FILE",
-                "/nonexistent/devflow-test/aws-credentials",
-            ),
-            ("DEVFLOW_BEDROCK_MODEL", LITE),
-        ],
-    );
+    let mut env = fake.daemon_env();
+    env.extend([
+        ("DEVFLOW_PROPOSER", "bedrock"),
+        ("DEVFLOW_BEDROCK_MODEL", LITE),
+    ]);
+    let daemon = Daemon::start_with(&temp.path().join("state"), &env);
     let mut client = RestClient::new(&daemon);
     let (session_id, _) = running_session(&mut client, &site).await;
     // A reference screen unlike the page: a flat indigo 1280×800.

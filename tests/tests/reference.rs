@@ -6,31 +6,12 @@ use std::io::Write;
 
 use devflow_tests::daemon::TOKEN;
 use devflow_tests::fixtures::{copy_site, fixtures_dir};
+use devflow_tests::screens::put_reference;
 use devflow_tests::{Client, Daemon, RestClient};
-use serde_json::{json, Value};
+use serde_json::json;
 
 fn dtcg_tokens() -> Vec<u8> {
     std::fs::read(fixtures_dir().join("tokens/dtcg-small/tokens.json")).unwrap()
-}
-
-async fn put_reference(
-    daemon: &Daemon,
-    session_id: &str,
-    body: Vec<u8>,
-    content_type: &str,
-) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .put(format!(
-            "{}/sessions/{session_id}/reference",
-            daemon.base_url
-        ))
-        .bearer_auth(TOKEN)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
 }
 
 fn reference_zip() -> Vec<u8> {
