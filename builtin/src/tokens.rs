@@ -154,20 +154,13 @@ impl Tokens {
         let lab = color.to_lab();
         let distance = |t: &ColorToken| color_distance(lab, color.a, t.lab, t.rgba.a);
         let nearest_distance = distance(nearest);
-        self.colors()
-            .iter()
-            .filter(|t| {
-                color_distance(t.lab, t.rgba.a, nearest.lab, nearest.rgba.a)
-                    >= devflow_reference::drift::COLOR_ON_TOKEN_DELTA_E
-            })
-            .map(|t| (t, distance(t)))
-            .min_by(|(a, da), (b, db)| {
-                da.total_cmp(db)
-                    .then_with(|| b.semantic.cmp(&a.semantic))
-                    .then_with(|| a.path.cmp(&b.path))
-            })
-            .filter(|(_, d)| *d <= ABOUT_AS_NEAR * nearest_distance)
-            .map(|(t, _)| t)
+        let others = self.colors().iter().filter(|t| {
+            color_distance(t.lab, t.rgba.a, nearest.lab, nearest.rgba.a)
+                >= devflow_reference::drift::COLOR_ON_TOKEN_DELTA_E
+        });
+        about_as_near(others, distance, nearest_distance, |t| {
+            (&t.path, t.semantic)
+        })
     }
 
     /// The runner-up to `nearest` for a length of `px` when it is about as near
@@ -185,17 +178,13 @@ impl Tokens {
         }
         let distance = |t: &LengthToken| px.max(t.px) / px.min(t.px) - 1.0;
         let nearest_distance = distance(nearest);
-        self.lengths(role)
+        let others = self
+            .lengths(role)
             .iter()
-            .filter(|t| (t.px - nearest.px).abs() > LENGTH_ON_TOKEN_PX)
-            .map(|t| (t, distance(t)))
-            .min_by(|(a, da), (b, db)| {
-                da.total_cmp(db)
-                    .then_with(|| b.semantic.cmp(&a.semantic))
-                    .then_with(|| a.path.cmp(&b.path))
-            })
-            .filter(|(_, d)| *d <= ABOUT_AS_NEAR * nearest_distance)
-            .map(|(t, _)| t)
+            .filter(|t| (t.px - nearest.px).abs() > LENGTH_ON_TOKEN_PX);
+        about_as_near(others, distance, nearest_distance, |t| {
+            (&t.path, t.semantic)
+        })
     }
 
     /// The distinct values of a role's tokens, smallest first, without "pill"-like extremes.
@@ -329,6 +318,26 @@ impl Tokens {
 /// The token whose path the words name best: most matching segments, then fewest segments
 /// left unmatched, then semantic aliases, then a plain member of its group (`primary`,
 /// `default`, `base`), then path order.
+/// The nearest of `others` by `distance` when it is within [`ABOUT_AS_NEAR`] times
+/// `nearest_distance`; ties go to semantic aliases, then path order.
+fn about_as_near<'t, T: 't>(
+    others: impl Iterator<Item = &'t T>,
+    distance: impl Fn(&T) -> f64,
+    nearest_distance: f64,
+    key: impl Fn(&T) -> (&String, bool),
+) -> Option<&'t T> {
+    others
+        .map(|t| (t, distance(t)))
+        .min_by(|(a, da), (b, db)| {
+            let ((a_path, a_semantic), (b_path, b_semantic)) = (key(a), key(b));
+            da.total_cmp(db)
+                .then_with(|| b_semantic.cmp(&a_semantic))
+                .then_with(|| a_path.cmp(b_path))
+        })
+        .filter(|(_, d)| *d <= ABOUT_AS_NEAR * nearest_distance)
+        .map(|(t, _)| t)
+}
+
 fn best_named<'t, T>(
     tokens: &'t [T],
     words: &[String],
