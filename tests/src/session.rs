@@ -23,6 +23,17 @@ pub async fn create_dir_session(client: &mut impl Client, site: &Path) -> String
         .to_string()
 }
 
+/// `session/updateSettings`: the session proposes with the builtin, offline proposer.
+pub async fn use_builtin_proposer(client: &mut impl Client, session_id: &str) {
+    client
+        .call(
+            "session/updateSettings",
+            json!({"sessionId": session_id, "proposer": "builtin"}),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("choosing the builtin proposer for {session_id}: {e:?}"));
+}
+
 /// A session on `site`, subscribed from seq 0 and started; returns its id and its preview
 /// URL once SESSION_READY arrives (a SESSION_ERROR fails the test).
 pub async fn running_session(client: &mut impl Client, site: &Path) -> (String, String) {

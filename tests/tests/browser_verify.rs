@@ -15,7 +15,7 @@ use std::time::Duration;
 use devflow_tests::daemon::TOKEN;
 use devflow_tests::fixtures::{copy_site, tree_sha256};
 use devflow_tests::screens::{chromium, fixture_tokens, put_reference, reference_zip, render};
-use devflow_tests::session::{apply_diff, instruct, running_session};
+use devflow_tests::session::{apply_diff, instruct, running_session, use_builtin_proposer};
 use devflow_tests::{Client, Daemon, RestClient};
 use devflow_visual::Picture;
 use serde_json::{json, Value};
@@ -282,14 +282,7 @@ async fn fidelity_to_a_rendered_reference_screen_is_reported_before_and_after() 
     let mut edited = setup("simple-sidebar", &[]).await;
     let tokens = fixture_tokens();
     set_reference(&edited, tokens, "application/json").await;
-    edited
-        .client
-        .call(
-            "session/updateSettings",
-            json!({"sessionId": edited.session_id, "proposer": "builtin"}),
-        )
-        .await
-        .unwrap();
+    use_builtin_proposer(&mut edited.client, &edited.session_id).await;
     let snapped = edited.instruct("match the reference").await;
     assert_eq!(snapped["status"], "READY", "{snapped:#}");
     let preview = edited
@@ -305,14 +298,7 @@ async fn fidelity_to_a_rendered_reference_screen_is_reported_before_and_after() 
     // The session under test: the untouched site, with that screen as its reference.
     let mut setup = setup("simple-sidebar", &[]).await;
     set_reference(&setup, reference_zip(&screen), "application/zip").await;
-    setup
-        .client
-        .call(
-            "session/updateSettings",
-            json!({"sessionId": setup.session_id, "proposer": "builtin"}),
-        )
-        .await
-        .unwrap();
+    use_builtin_proposer(&mut setup.client, &setup.session_id).await;
     setup.client.subscribe(&setup.session_id, 0).await.unwrap();
     let command = setup.instruct("match the reference").await;
     assert_eq!(command["status"], "READY", "{command:#}");

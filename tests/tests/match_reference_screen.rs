@@ -18,10 +18,10 @@ use std::path::{Path, PathBuf};
 
 use devflow_tests::fixtures::copy_site;
 use devflow_tests::screens::{chromium, fixture_tokens, put_reference, reference_zip, render};
-use devflow_tests::session::{instruct, running_session};
-use devflow_tests::{Client, Daemon, RestClient};
+use devflow_tests::session::{instruct, running_session, use_builtin_proposer};
+use devflow_tests::{Daemon, RestClient};
 use devflow_visual::Picture;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// The draft block, in the page and in its stylesheet: off-token values between tokens.
 const HERO_HTML: &str = "  <section class=\"hero\">\n    <h2>Harbor</h2>\n    <p>Ship calmer interfaces with one set of tokens.</p>\n  </section>\n";
@@ -78,13 +78,7 @@ async fn session(daemon: &Daemon, site: &Path, reference: Option<(Vec<u8>, &str)
         let (status, answer) = put_reference(daemon, &session_id, body, content_type).await;
         assert_eq!(status, 200, "{answer}");
     }
-    client
-        .call(
-            "session/updateSettings",
-            json!({"sessionId": session_id, "proposer": "builtin"}),
-        )
-        .await
-        .unwrap();
+    use_builtin_proposer(&mut client, &session_id).await;
     Session {
         client,
         session_id,

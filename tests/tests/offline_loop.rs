@@ -6,6 +6,7 @@
 
 use devflow_tests::daemon::TOKEN;
 use devflow_tests::fixtures::{fixtures_dir, tree_sha256, zip_bytes};
+use devflow_tests::session::use_builtin_proposer;
 use devflow_tests::{Client, Daemon, RestClient};
 use serde_json::{json, Value};
 
@@ -127,13 +128,7 @@ async fn the_seed_000_loop_runs_offline_and_rolls_back_byte_identical() {
         .await
         .unwrap();
     let session_id = created["sessionId"].as_str().unwrap().to_string();
-    client
-        .call(
-            "session/updateSettings",
-            json!({"sessionId": session_id, "proposer": "builtin"}),
-        )
-        .await
-        .unwrap();
+    use_builtin_proposer(&mut client, &session_id).await;
 
     // Upload the site zip; it becomes the workspace.
     let upload = reqwest::Client::new()

@@ -5,6 +5,7 @@
 //! a selector that matches nothing is a VALIDATION_ERROR naming the page.
 
 use devflow_tests::fixtures::copy_site;
+use devflow_tests::session::use_builtin_proposer;
 use devflow_tests::{Client, Daemon, RestClient, WsClient};
 use serde_json::{json, Value};
 
@@ -29,13 +30,7 @@ async fn setup() -> Setup {
         .await
         .unwrap();
     let session_id = created["sessionId"].as_str().unwrap().to_string();
-    client
-        .call(
-            "session/updateSettings",
-            json!({"sessionId": session_id, "proposer": "builtin"}),
-        )
-        .await
-        .unwrap();
+    use_builtin_proposer(&mut client, &session_id).await;
     Setup {
         _temp: temp,
         daemon,
