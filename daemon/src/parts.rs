@@ -33,34 +33,7 @@ pub struct ProposalRequest {
     pub previous_failure: Option<String>,
     /// The page as the preview renders it now, for a proposer that takes images
     /// ([`Proposer::takes_images`]); `None` for the others, or without a preview or browser.
-    pub page_now: Option<PageScreenshot>,
-}
-
-/// One viewport's screenshot of the session's page as it renders now (PNG).
-#[derive(Clone)]
-pub struct PageScreenshot {
-    /// The page looked at, through the preview proxy.
-    pub url: String,
-    /// Its path (`/`).
-    pub path: String,
-    /// The viewport's wire name (`desktop`).
-    pub viewport: String,
-    pub width: u32,
-    pub height: u32,
-    pub png: Vec<u8>,
-}
-
-impl std::fmt::Debug for PageScreenshot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The PNG's bytes would fill a log: their count says enough.
-        f.debug_struct("PageScreenshot")
-            .field("url", &self.url)
-            .field("viewport", &self.viewport)
-            .field("width", &self.width)
-            .field("height", &self.height)
-            .field("png_bytes", &self.png.len())
-            .finish()
-    }
+    pub page_now: Option<devflow_llm::pictures::PageShot>,
 }
 
 #[derive(Debug, Clone)]

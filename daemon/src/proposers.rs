@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use devflow_llm::bedrock::{Bedrock, BedrockConfig};
 use devflow_llm::context::{self, ContextInput, PreviousAttempt, SourceFile};
 use devflow_llm::openai::{OpenAi, OpenAiConfig};
-use devflow_llm::pictures::{self, PageShot, Pictures, Screen};
+use devflow_llm::pictures::{self, Pictures, Screen};
 use devflow_llm::retry::CallPolicy;
 use devflow_llm::{Model, ModelError, ModelRequest};
 use devflow_protocol::{ProposerKind, TokenUsage};
@@ -159,13 +159,7 @@ fn read_screens(
             bytes: screen.bytes,
         })
         .collect();
-    let page_now = request.page_now.as_ref().map(|shot| PageShot {
-        path: shot.path.clone(),
-        viewport: shot.viewport.clone(),
-        width: shot.width,
-        height: shot.height,
-        png: shot.png.clone(),
-    });
+    let page_now = request.page_now.clone();
     let pointed = request.target.as_ref().and_then(|t| t.page_url.as_deref());
     pictures::choose(page_now, screens, pointed, images_accepted)
 }

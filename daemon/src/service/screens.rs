@@ -22,6 +22,7 @@
 //! screenshot's size.
 
 use devflow_blobs::Bytes;
+use devflow_llm::pictures::PageShot;
 use devflow_protocol::{
     Command, FidelityScore, ScreenFidelity, Screenshot, Session, Verification, VerificationMode,
     ViewportName,
@@ -480,7 +481,7 @@ impl Service {
     /// [`Service::look_before_patch`] starts from this same look instead of loading the page
     /// again. `None` without a preview, or when the browser cannot look (the model is then
     /// asked without the picture).
-    pub(super) async fn page_now(&self, session: &Session) -> Option<crate::parts::PageScreenshot> {
+    pub(super) async fn page_now(&self, session: &Session) -> Option<PageShot> {
         let url = session.preview_url.as_deref()?;
         let looks = match self.baseline(&session.session_id, url).await {
             Ok(looks) => looks,
@@ -493,8 +494,7 @@ impl Service {
         let desktop = looks
             .into_iter()
             .find(|look| look.viewport.name == ViewportName::Desktop)?;
-        Some(crate::parts::PageScreenshot {
-            url: url.to_string(),
+        Some(PageShot {
             path: reqwest::Url::parse(url)
                 .map(|parsed| parsed.path().to_string())
                 .unwrap_or_else(|_| "/".to_string()),
