@@ -135,6 +135,29 @@ impl Drop for Daemon {
     }
 }
 
+/// GET of `url` (one the daemon handed out) with the token: the status, the content type
+/// (empty without one) and the body.
+pub async fn get_with_token(url: &str) -> (u16, String, Vec<u8>) {
+    let response = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let body = response
+        .bytes()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    (status, content_type, body.to_vec())
+}
+
 /// Polls `check` until it returns `Some`, failing after `timeout`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
 where

@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use devflow_tests::daemon::TOKEN;
+use devflow_tests::daemon::{get_with_token, TOKEN};
 use devflow_tests::fixtures::{copy_site, tree_sha256};
 use devflow_tests::screens::{chromium, fixture_tokens, put_reference, reference_zip, render};
 use devflow_tests::session::{apply_diff, instruct, running_session, use_builtin_proposer};
@@ -68,15 +68,9 @@ impl Setup {
 
     /// GET of a URL the daemon handed out, with the token.
     async fn picture(&self, url: &str) -> Picture {
-        let response = reqwest::Client::new()
-            .get(url)
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "{url}");
-        assert_eq!(response.headers()["content-type"], "image/png");
-        let bytes = response.bytes().await.unwrap();
+        let (status, content_type, bytes) = get_with_token(url).await;
+        assert_eq!(status, 200, "{url}");
+        assert_eq!(content_type, "image/png");
         Picture::decode_png(&bytes).unwrap_or_else(|e| panic!("{url} is not a PNG: {e}"))
     }
 

@@ -8,7 +8,7 @@
 //! Needs Chromium like browser_verify.rs (`DEVFLOW_CHROME`, else `chromium` on `PATH`); fails
 //! without one, unless `DEVFLOW_SKIP_BROWSER_TESTS=1`.
 
-use devflow_tests::daemon::TOKEN;
+use devflow_tests::daemon::{get_with_token, TOKEN};
 use devflow_tests::fake_models::{FakeConverse, Reply};
 use devflow_tests::fixtures::copy_site;
 use devflow_tests::screens::{chromium, reference_zip};
@@ -28,14 +28,9 @@ const DARK_DIFF: &str = "--- a/css/style.css\n+++ b/css/style.css\n@@ -13,7 +13,
 
 /// GET of a URL the daemon handed out, with the token.
 async fn bytes_of(url: &str) -> Vec<u8> {
-    let response = reqwest::Client::new()
-        .get(url)
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "{url}");
-    response.bytes().await.unwrap().to_vec()
+    let (status, _, bytes) = get_with_token(url).await;
+    assert_eq!(status, 200, "{url}");
+    bytes
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,7 +13,7 @@ use std::path::Path;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use devflow_tests::client::LspClient;
-use devflow_tests::daemon::TOKEN;
+use devflow_tests::daemon::{get_with_token, TOKEN};
 use devflow_tests::fixtures::{copy_site, fixtures_dir};
 use devflow_tests::session::{apply_diff, create_dir_session, running_session};
 use devflow_tests::{Client, Daemon, WsClient};
@@ -100,24 +100,7 @@ async fn http_get(daemon: &Daemon, url: &str) -> (u16, String, Vec<u8>) {
     } else {
         url.to_string()
     };
-    let response = reqwest::Client::new()
-        .get(&url)
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    (
-        status,
-        content_type,
-        response.bytes().await.unwrap().to_vec(),
-    )
+    get_with_token(&url).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
